@@ -1,0 +1,255 @@
+"""The ``odyssai`` command line: core commands plus whatever installed plugins contribute.
+
+Every error a user can meet is an ``OdyssaiError``: it is printed as one line on stderr and the
+command exits with the error's exit code — never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import OdyssaiError
+
+app = typer.Typer(name="odyssai", help="OdyssAI-X: one MLX model across 1-5 Macs.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+topology_app = typer.Typer(help="Show and validate ~/.odysseus/topology.yaml.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the settings in force.", no_args_is_help=True)
+app.add_typer(topology_app, name="topology")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(e: OdyssaiError) -> None:
+    err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    raise typer.Exit(e.exit_code)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: turn an OdyssaiError into a one-line message and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        try:
+            return fn(*a, **kw)
+        except OdyssaiError as e:
+            fail(e)
+
+    return wrapper
+
+
+@functools.lru_cache(maxsize=1)
+def plugin_manager():
+    from .plugins import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+def settings():
+    from .settings import load_settings
+
+    return load_settings()
+
+
+@app.command("plugins")
+@user_errors
+def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """List installed plugins: distribution, version, hooks, and the names they register."""
+    pm = plugin_manager()
+    infos = pm.describe()
+    if as_json:
+        data = {"plugins": [i.__dict__ for i in infos],
+                "failed": [f.__dict__ for f in pm.failures]}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("plugin", "distribution", "version", "hooks", "registers")
+    for i in infos:
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in i.registers.items())
+        table.add_row(i.name, i.distribution, i.version, "\n".join(i.hooks), regs)
+    out.print(table)
+    for f in pm.failures:
+        err.print(f"[yellow]not loaded:[/] {f.name} ({f.distribution}): {f.error}", highlight=False)
+
+
+@topology_app.command("show")
+@user_errors
+def topology_show(cluster: Optional[str] = typer.Argument(None, help="one cluster only"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the topology (or one cluster of it)."""
+    from .topology import load_topology
+
+    s = settings()
+    topo = load_topology(s.topology_path)
+    data: Any = topo.model_dump(mode="json", exclude_none=True)
+    if cluster:
+        data = {"clusters": {cluster: topo.cluster(cluster).model_dump(mode="json", exclude_none=True)}}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if not topo.clusters:
+        out.print(f"no clusters in {s.topology_path}")
+        return
+    for name, c in data["clusters"].items():
+        out.print(f"[bold]{name}[/]  backend={c['backend']}  nodes={len(c['nodes'])}")
+        for rank, n in enumerate(c["nodes"]):
+            out.print(f"  rank {rank}: {n['name']}  {n.get('user', '')}@{n['host']}:{n.get('port', 22)}"
+                      f"  ip={n.get('ip', '-')}", highlight=False)
+
+
+@topology_app.command("validate")
+@user_errors
+def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
+    """Check the file, each cluster's transport, and the RDMA mesh where there is one."""
+    from .topology import load_topology, validate_mesh
+
+    s = settings()
+    topo = load_topology(s.topology_path)
+    names = [cluster] if cluster else list(topo.clusters)
+    pm = plugin_manager()
+    bad = 0
+    for name in names:
+        c = topo.cluster(name)
+        problems: list[str] = []
+        try:
+            pm.transport(c.backend).check(name, c)
+        except OdyssaiError as e:
+            problems.append(str(e))
+        if c.rdma_to is not None:
+            report = validate_mesh([n.name for n in c.nodes], c.rdma_to)
+            problems += report.problems
+        if problems:
+            bad += 1
+            for p in problems:
+                err.print(f"[red]{name}:[/] {p}", highlight=False)
+        else:
+            out.print(f"[green]{name}: ok[/]")
+    if bad:
+        raise typer.Exit(1)
+
+
+@config_app.command("show")
+@user_errors
+def config_show() -> None:
+    """Print the settings in force (secrets masked)."""
+    typer.echo(json.dumps(settings().public(), indent=2))
+
+
+@app.command("serve")
+@user_errors
+def serve(host: Optional[str] = typer.Option(None, help="bind address (default 127.0.0.1)"),
+          port: Optional[int] = typer.Option(None, help="port (default 8000)")) -> None:
+    """Run the HTTP server (OpenAI API, admin API, dashboard) until Ctrl-C."""
+    from .server import run_server
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    run_server(settings().model_copy(update=overrides), plugin_manager())
+
+
+SERVER_OPT = typer.Option(None, "--server", help="server URL (default: from settings)")
+
+
+def _client(server: Optional[str]):
+    from .client import ServerClient
+
+    return ServerClient.from_settings(settings(), server)
+
+
+def _render_status(status: dict) -> Table:
+    table = Table(title=f"{status['cluster']}: {status['phase']}  model={status.get('model') or '-'}"
+                        f"  backend={status['backend']}", title_justify="left")
+    for col in ("rank", "node", "phase", "progress", "pid", "error"):
+        table.add_column(col)
+    for r in status["ranks"]:
+        p = r.get("progress") or {}
+        prog = f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what', '')}".strip() if p else ""
+        err_ = (r.get("error") or {}).get("message", "")
+        table.add_row(str(r["rank"]), r["node"], r["phase"], prog, str(r.get("pid") or ""), err_)
+    return table
+
+
+@app.command("load")
+@user_errors
+def load_cmd(cluster: str = typer.Argument(..., help="cluster name in topology.yaml"),
+             model: str = typer.Argument(..., help="model directory under models_dir on every node"),
+             sharding: Optional[str] = typer.Option(None, help="tensor, pipeline, ... (default: chosen)"),
+             server: Optional[str] = SERVER_OPT) -> None:
+    """Load a model on a cluster and show each rank's progress until it serves."""
+    import time
+
+    from rich.live import Live
+
+    c = _client(server)
+    body = {"model": model} | ({"sharding": sharding} if sharding else {})
+    status = c.request("POST", f"/admin/{cluster}/load", json=body)
+    with Live(_render_status(status), console=out, refresh_per_second=4, transient=False) as live:
+        while status["phase"] in {"loading", "starting"}:
+            time.sleep(0.5)
+            status = c.request("GET", f"/admin/{cluster}")
+            live.update(_render_status(status))
+    if status["phase"] not in {"idle", "generating"}:
+        message = (status.get("error") or {}).get("message", f"cluster is {status['phase']}")
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+        raise typer.Exit(1)
+    plan = status.get("sharding") or {}
+    out.print(f"[green]{cluster} serves {model}[/] ({plan.get('summary', '')}, "
+              f"loaded in {status.get('load_seconds')}s)", highlight=False)
+
+
+@app.command("unload")
+@user_errors
+def unload_cmd(cluster: str = typer.Argument(...), server: Optional[str] = SERVER_OPT) -> None:
+    """Stop every runner of a cluster."""
+    status = _client(server).request("POST", f"/admin/{cluster}/unload")
+    out.print(f"{cluster}: {status['phase']}")
+
+
+@app.command("status")
+@user_errors
+def status_cmd(cluster: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json"),
+               server: Optional[str] = SERVER_OPT) -> None:
+    """Each cluster's phase and each rank's node, phase, progress and last error."""
+    c = _client(server)
+    statuses = [c.request("GET", f"/admin/{cluster}")] if cluster else c.request("GET", "/admin/clusters")["clusters"]
+    if as_json:
+        typer.echo(json.dumps(statuses if not cluster else statuses[0], indent=2))
+        return
+    for s in statuses:
+        out.print(_render_status(s))
+
+
+def _mount_core_subapps() -> None:
+    try:
+        from .models.cli import models_app
+    except ImportError:  # the models package needs nothing optional; keep the CLI usable regardless
+        return
+    app.add_typer(models_app, name="models")
+
+
+def build_app() -> typer.Typer:
+    """The root app with core's sub-apps and every plugin's commands."""
+    if not getattr(build_app, "_done", False):
+        _mount_core_subapps()
+        plugin_manager().extend_cli(app)
+        build_app._done = True  # type: ignore[attr-defined]
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        build_app()
+    except OdyssaiError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(e.exit_code)
+    app(args=argv)
+
+
+if __name__ == "__main__":
+    main()

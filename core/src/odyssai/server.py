@@ -1,0 +1,133 @@
+"""The HTTP server: a Litestar app with core's routes and every API plugin mounted.
+
+Core serves ``/healthz`` and the OpenAPI schema; API plugins (``odyssai_litestar_plugins``) add
+their routes. Every error is a JSON body in OpenAI's shape
+``{"error": {"message", "type", "param", "code"}}`` — never an HTML page or a traceback.
+When an API key is set, every route requires ``Authorization: Bearer <key>`` except those
+whose handler declares ``opt={"public": True}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from litestar import Litestar, Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from . import __version__
+from .errors import OdyssaiError, Unavailable
+
+log = logging.getLogger("odyssai.server")
+
+
+def error_body(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+_HTTP_KINDS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
+               413: "invalid_request_error", 415: "invalid_request_error", 422: "invalid_request_error",
+               429: "rate_limit_error", 503: "service_unavailable"}
+
+
+def _on_odyssai_error(request: Request, exc: OdyssaiError) -> Response:
+    headers = {}
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return Response(error_body(str(exc), exc.kind, exc.param, exc.code), status_code=exc.status,
+                    headers=headers)
+
+
+def _on_http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    message = exc.detail or "error"
+    param = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0]
+        if isinstance(first, dict):
+            param = first.get("key") or None
+            message = f"{message}: {first.get('message', '')}".rstrip(": ")
+    if status == 404 and message == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    return Response(error_body(message, _HTTP_KINDS.get(status, "invalid_request_error"), param),
+                    status_code=status, headers=getattr(exc, "headers", None) or {})
+
+
+def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(error_body(f"internal error: {type(exc).__name__}: {exc}", "server_error"),
+                    status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def api_key_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Require the configured API key unless the handler is marked public."""
+    settings = connection.app.state.settings
+    if settings.api_key is None or handler.opt.get("public"):
+        return
+    expected = settings.api_key.get_secret_value()
+    auth = connection.headers.get("authorization", "")
+    given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not given:
+        given = connection.headers.get("x-api-key", "")
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthorizedException("a valid API key is required: send 'Authorization: Bearer <key>'")
+
+
+@get("/healthz", opt={"public": True}, sync_to_thread=False)
+def healthz(request: Request) -> dict[str, Any]:
+    manager = request.app.state.manager
+    return {"status": "ok", "version": __version__,
+            "clusters": {name: c.phase for name, c in manager.clusters.items()}}
+
+
+def create_app(settings: Any, pm: Any, manager: Any = None) -> Litestar:
+    """Build the app. ``manager`` defaults to a new ``ClusterManager`` shut down with the app."""
+    from .cluster import ClusterManager
+
+    own_manager = manager is None
+    manager = manager or ClusterManager(settings, pm)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_manager:
+                await manager.shutdown()
+
+    return _build(settings, pm, manager, lifespan)
+
+
+def _build(settings: Any, pm: Any, manager: Any, lifespan: Any) -> Litestar:
+    from litestar.datastructures import State
+
+    return Litestar(
+        route_handlers=[healthz],
+        plugins=pm.litestar_plugins(),
+        guards=[api_key_guard],
+        exception_handlers={OdyssaiError: _on_odyssai_error, HTTPException: _on_http_error,
+                            Exception: _on_unexpected},
+        openapi_config=OpenAPIConfig(title="OdyssAI-X", version=__version__, path="/schema"),
+        lifespan=[lifespan],
+        state=State({"settings": settings, "manager": manager, "plugins": pm}),
+        debug=False,
+    )
+
+
+def run_server(settings: Any, pm: Any) -> None:
+    """Serve until Ctrl-C; every cluster started by this server is torn down on exit."""
+    import uvicorn
+
+    if settings.host not in {"127.0.0.1", "localhost", "::1"} and settings.api_key is None:
+        log.warning("serving on %s without an API key: anyone who can reach it can use it "
+                    "(set ODYSSAI_API_KEY)", settings.host)
+    app = create_app(settings, pm)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=5)

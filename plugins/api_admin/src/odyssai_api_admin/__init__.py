@@ -1,0 +1,1 @@
+"""Admin API and dashboard: /admin/<cluster>/load, unload, status, events."""

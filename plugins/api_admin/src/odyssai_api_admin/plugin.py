@@ -1,0 +1,21 @@
+"""Hook implementations of odyssai-api-admin: the admin routes as a Litestar InitPlugin."""
+
+from __future__ import annotations
+
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
+
+from odyssai import hookimpl
+
+from .routes import AdminController
+
+
+class AdminAPI(InitPluginProtocol):
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(AdminController)
+        return app_config
+
+
+@hookimpl
+def odyssai_litestar_plugins():
+    return [AdminAPI()]

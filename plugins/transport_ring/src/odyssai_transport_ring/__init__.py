@@ -1,0 +1,1 @@
+"""The ring transport: MLX's TCP collectives over Ethernet."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: tiny models, CLI runners, process checks."""

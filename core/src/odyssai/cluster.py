@@ -46,12 +46,13 @@ class Rank:
     error: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
     process: RankProcess | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.index, "node": self.node.name, "phase": self.phase,
                 "progress": self.progress, "pid": self.pid, "error": self.error,
-                "files": self.files}
+                "files": self.files, "history": self.history[-20:]}
 
 
 class Cluster:
@@ -112,6 +113,7 @@ class Cluster:
     def _set_rank_phase(self, rank: Rank, phase: str, detail: str = "") -> None:
         if rank.phase != phase:
             rank.phase = phase
+            rank.history.append(phase)
             self._publish("rank_phase", rank=rank.index, node=rank.node.name, phase=phase, detail=detail)
 
     # -- load ---------------------------------------------------------------------------

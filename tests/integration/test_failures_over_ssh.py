@@ -1,0 +1,86 @@
+"""Loads that fail on a node say which node and which field, clean up, and can be retried."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from odyssai.topology import load_topology, save_clusters
+from support.server import Server
+
+from support.nodes import sub_cluster, wait_no_runners
+
+pytestmark = [pytest.mark.testbed, pytest.mark.slow]
+
+
+@pytest.fixture
+def home(testbed4, tmp_path):
+    names = testbed4.node_names
+    good = sub_cluster(testbed4, names[:2])
+    bad_python = good.model_copy(deep=True)
+    bad_python.nodes[1].python = "/nonexistent/bin/python3"
+    unreachable = good.model_copy(deep=True)
+    unreachable.nodes[1].port = 2299          # nothing listens there
+    save_clusters(tmp_path / "topology.yaml", {"good": good, "badpython": bad_python, "unreachable": unreachable})
+    return tmp_path
+
+
+def test_a_wrong_python_path_names_the_node_and_the_field(home, testbed4):
+    srv = Server(home)
+    try:
+        r = srv.http.post("/admin/badpython/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+        assert r.status_code == 502, r.text
+        err = r.json()["error"]
+        assert "node2" in err["message"] and "/nonexistent/bin/python3" in err["message"]
+        assert err["param"] == "python"
+        assert wait_no_runners(testbed4) == {}
+    finally:
+        srv.stop()
+
+
+def test_an_unreachable_node_is_named_and_nothing_is_left_running(home, testbed4):
+    srv = Server(home)
+    try:
+        r = srv.http.post("/admin/unreachable/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+        assert r.status_code == 502, r.text
+        assert "node2" in r.json()["error"]["message"] and "unreachable" in r.json()["error"]["message"]
+        assert wait_no_runners(testbed4) == {}
+        r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+        assert r.status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_killing_the_server_leaves_no_runner_within_seconds(home, testbed4):
+    srv = Server(home)
+    r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+    assert r.status_code == 200, r.text
+    assert any(r["pid"] for r in r.json()["ranks"])
+    srv.kill()
+    assert wait_no_runners(testbed4, timeout=15) == {}
+
+
+def test_a_shape_mismatch_names_the_rank_the_tensor_and_both_shapes(home, testbed4):
+    import json
+
+    for node in testbed4.node_names[:2]:
+        path = testbed4.node_dir(node) / "models" / "tiny-llama" / "config.json"
+        broken = testbed4.node_dir(node) / "models" / "tiny-broken"
+        broken.mkdir(exist_ok=True)
+        for f in path.parent.iterdir():
+            target = broken / f.name
+            if not target.exists():
+                target.symlink_to(f) if f.name != "config.json" else None
+        config = json.loads(path.read_text())
+        config["intermediate_size"] = 96
+        (broken / "config.json").write_text(json.dumps(config))
+    srv = Server(home)
+    try:
+        r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-broken"})
+        assert r.status_code == 502, r.text
+        message = r.json()["error"]["message"]
+        assert "rank" in message and "mlp" in message and "96" in message and "128" in message
+        assert wait_no_runners(testbed4) == {}
+    finally:
+        srv.stop()

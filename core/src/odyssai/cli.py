@@ -225,6 +225,28 @@ def status_cmd(cluster: Optional[str] = typer.Argument(None), as_json: bool = ty
         out.print(_render_status(s))
 
 
+@app.command("demo")
+@user_errors
+def demo_cmd(ranks: int = typer.Option(2, min=1, max=8, help="local ranks joined by ring over loopback"),
+             model: str = typer.Option("smollm2-135m", help="model under $ODYSSAI_HOME/models (pulled if known)"),
+             once: bool = typer.Option(False, "--once", help="exit after the sample answer"),
+             question: str = typer.Option("What is the capital of France?", help="the sample chat"),
+             port: Optional[int] = typer.Option(None, help="port (default 8000)")) -> None:
+    """A cluster on this machine serving the default model: pull, load, serve, answer one chat."""
+    import asyncio
+
+    from .demo import run_demo
+
+    s = settings()
+    if port is not None:
+        s = s.model_copy(update={"port": port})
+    try:
+        asyncio.run(run_demo(s, plugin_manager(), ranks=ranks, model=model, once=once, question=question,
+                             console=out))
+    except KeyboardInterrupt:
+        out.print("stopped")
+
+
 def _mount_core_subapps() -> None:
     try:
         from .models.cli import models_app
@@ -242,8 +264,19 @@ def build_app() -> typer.Typer:
     return app
 
 
+def setup_logging(level: str = "info") -> None:
+    """Log lines on stderr: ours at the configured level, chatty libraries at warning."""
+    import logging
+
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpcore", "asyncssh"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
+        setup_logging(settings().log_level)
         build_app()
     except OdyssaiError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)

@@ -18,6 +18,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -117,6 +118,7 @@ def _build(settings: Any, pm: Any, manager: Any, lifespan: Any) -> Litestar:
         openapi_config=OpenAPIConfig(title="OdyssAI-X", version=__version__, path="/schema"),
         lifespan=[lifespan],
         state=State({"settings": settings, "manager": manager, "plugins": pm}),
+        logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,
     )
 

@@ -214,15 +214,33 @@ def unload_cmd(cluster: str = typer.Argument(...), server: Optional[str] = SERVE
 @app.command("status")
 @user_errors
 def status_cmd(cluster: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json"),
+               watch: bool = typer.Option(False, "--watch", "-w", help="follow live events until Ctrl-C"),
                server: Optional[str] = SERVER_OPT) -> None:
     """Each cluster's phase and each rank's node, phase, progress and last error."""
     c = _client(server)
+    if watch:
+        from .watch import watch_status
+
+        watch_status(c, cluster, out)
+        return
     statuses = [c.request("GET", f"/admin/{cluster}")] if cluster else c.request("GET", "/admin/clusters")["clusters"]
     if as_json:
         typer.echo(json.dumps(statuses if not cluster else statuses[0], indent=2))
         return
     for s in statuses:
         out.print(_render_status(s))
+
+
+@app.command("logs")
+@user_errors
+def logs_cmd(cluster: str = typer.Argument(...), follow: bool = typer.Option(False, "--follow", "-f"),
+             rank: Optional[int] = typer.Option(None, "--rank", min=0, help="one rank only"),
+             last: int = typer.Option(200, help="lines of history to show first"),
+             server: Optional[str] = SERVER_OPT) -> None:
+    """The ranks' output (their stderr), optionally followed live."""
+    from .watch import show_logs
+
+    show_logs(_client(server), cluster, rank=rank, last=last, follow=follow, console=out)
 
 
 @app.command("demo")

@@ -386,6 +386,9 @@ class Cluster:
                     self.counters["completion_tokens"] += msg.completion_tokens
                     if msg.finish_reason == "error":
                         self.counters["errors"] += 1
+                    self._publish("request_done", model=self.model, finish_reason=msg.finish_reason,
+                                  prompt_tokens=msg.prompt_tokens, completion_tokens=msg.completion_tokens,
+                                  ttft=msg.ttft, seconds=msg.seconds)
                 yield msg
                 if finished:
                     return

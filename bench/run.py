@@ -1,0 +1,165 @@
+"""Benchmarks: our server against ``mlx_lm.server`` (started with ``mlx.launch``), in one run.
+
+Both serve the same tiny random-weight model (EOS disabled, so every request generates exactly
+``--tokens`` tokens) on the same number of ranks, ring backend over loopback, tensor parallel.
+Printed: time to first token and tokens/s for one streaming client, aggregate tokens/s for
+``--clients`` concurrent clients, and the ratios. Never run as a test.
+
+    uv run python bench/run.py [--ranks 2] [--clients 8] [--tokens 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+PROMPT = "Once upon a time there was a small model that wanted to be large."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_model(models_dir: Path) -> Path:
+    from support.tinymodels import build_llama, rewrite_config
+
+    m = build_llama(models_dir, "bench-llama", layers=4, hidden=256, heads=8, kv_heads=4, intermediate=768)
+    rewrite_config(m, eos_token_id=10**9)   # never generated: every request runs to max_tokens
+    return m.path
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def stream_once(base: str, model: str, tokens: int, prompt: str = PROMPT) -> tuple[float, float, int]:
+    """One streaming completion: (time to first token, seconds in all, chunks with text)."""
+    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True}
+    start = time.perf_counter()
+    first = None
+    n = 0
+    with httpx.stream("POST", base + "/v1/completions", json=body, timeout=600) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("choices") and chunk["choices"][0].get("text"):
+                n += 1
+                if first is None:
+                    first = time.perf_counter() - start
+    return first or 0.0, time.perf_counter() - start, n
+
+
+def measure(base: str, model: str, tokens: int, clients: int, repeats: int) -> dict[str, float]:
+    stream_once(base, model, 8)  # warm up
+    singles = [stream_once(base, model, tokens) for _ in range(repeats)]
+    ttft = statistics.median(s[0] for s in singles)
+    single_tps = statistics.median(tokens / s[1] for s in singles)
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda i: stream_once(base, model, tokens, f"{PROMPT} {i}"), range(clients)))
+        walls.append(time.perf_counter() - t0)
+    return {"ttft_ms": ttft * 1000, "tps_1": single_tps, f"tps_{clients}": clients * tokens / statistics.median(walls)}
+
+
+def run_ours(model_path: Path, ranks: int, work: Path) -> tuple[str, subprocess.Popen]:
+    from odyssai.topology import Cluster, Node, save_clusters
+
+    home = work / "home"
+    home.mkdir()
+    nodes = [Node(name=f"r{i}", host="localhost", ip="127.0.0.1", spawner="local", python=sys.executable)
+             for i in range(ranks)]
+    save_clusters(home / "topology.yaml", {"bench": Cluster(models_dir=str(model_path.parent), nodes=nodes)})
+    port = free_port()
+    env = dict(os.environ, ODYSSAI_HOME=str(home), ODYSSAI_PORT=str(port), ODYSSAI_LOG_LEVEL="warning")
+    proc = subprocess.Popen([sys.executable, "-m", "odyssai.cli", "serve"], env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/healthz", proc)
+    r = httpx.post(base + "/admin/bench/load", params={"wait": "true"}, json={"model": model_path.name}, timeout=600)
+    r.raise_for_status()
+    return base, proc
+
+
+def run_mlx_lm(model_path: Path, ranks: int) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    launch = [str(Path(sys.executable).parent / "mlx.launch"), "--backend", "ring", "-n", str(ranks),
+              "--starting-port", str(free_port()), "--python", sys.executable, "--", "-m", "mlx_lm.server", "--model", str(model_path),
+              "--port", str(port)]
+    proc = subprocess.Popen(launch, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/v1/models", proc)
+    return base, proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(20)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ranks", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="odyssai-bench-") as tmp:
+        work = Path(tmp)
+        model = build_model(work / "models")
+        results = {}
+        for name, start in (("odyssai", lambda: run_ours(model, a.ranks, work)),
+                            ("mlx_lm.server", lambda: run_mlx_lm(model, a.ranks))):
+            base, proc = start()
+            try:
+                model_id = model.name if name == "odyssai" else str(model)
+                results[name] = measure(base, model_id, a.tokens, a.clients, a.repeats)
+            finally:
+                stop(proc)
+    ours, ref = results["odyssai"], results["mlx_lm.server"]
+    k = f"tps_{a.clients}"
+    print(f"model: 4-layer hidden-256 llama, {a.ranks} ranks (ring, loopback), {a.tokens} tokens/request")
+    print(f"{'':16}{'TTFT ms':>10}{'tok/s 1 client':>16}{f'tok/s {a.clients} clients':>18}")
+    for name, r in results.items():
+        print(f"{name:16}{r['ttft_ms']:10.1f}{r['tps_1']:16.1f}{r[k]:18.1f}")
+    print(f"odyssai {a.clients} clients vs 1 client: {ours[k] / ours['tps_1']:.2f}x")
+    print(f"odyssai vs mlx_lm.server, 1 client throughput: {ours['tps_1'] / ref['tps_1']:.2f}x")
+    print(f"odyssai vs mlx_lm.server, {a.clients} clients throughput: {ours[k] / ref[k]:.2f}x")
+    print(f"odyssai TTFT minus mlx_lm.server TTFT: {ours['ttft_ms'] - ref['ttft_ms']:+.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

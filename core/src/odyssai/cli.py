@@ -135,6 +135,64 @@ def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
         raise typer.Exit(1)
 
 
+def _print_build(result) -> None:
+    for line in result.diff_lines():
+        out.print(f"  {line}", highlight=False)
+    out.print(f"{result.cluster}: {sum(len(p) for p in result.rdma_to.values())} of {result.expected_edges} "
+              "directed edges, mesh valid", highlight=False)
+
+
+def _build(cluster: str, wiring: str, rebuild: bool, yes: bool, dry_run: bool) -> None:
+    import asyncio
+
+    from .wiring import WiringInvalid, build_topology
+
+    s, pm = settings(), plugin_manager()
+    try:
+        result = asyncio.run(build_topology(s, pm, cluster, wiring=wiring, write=False))
+    except WiringInvalid as e:
+        for line in e.result.diff_lines():
+            out.print(f"  {line}", highlight=False)
+        for p in e.result.problems:
+            err.print(f"[red]{cluster}:[/] {p}", highlight=False)
+        err.print("[red]nothing was written[/]")
+        raise typer.Exit(1)
+    if rebuild:
+        out.print(f"{cluster}: {len(result.changes)} change(s)" + (":" if result.changes else ""))
+    _print_build(result)
+    if dry_run:
+        out.print("dry run: nothing written")
+        return
+    if rebuild and not result.changes:
+        out.print("the file already says so: nothing to write")
+        return
+    if rebuild and not yes and not typer.confirm("write these changes?", default=False):
+        out.print("nothing written")
+        raise typer.Exit(1)
+    result = asyncio.run(build_topology(s, pm, cluster, wiring=wiring, write=True))
+    out.print(f"wrote {s.topology_path}" + (f" (backup: {result.backup})" if result.backup else ""),
+              highlight=False)
+
+
+@topology_app.command("build")
+@user_errors
+def topology_build(cluster: str = typer.Argument(...),
+                   wiring: str = typer.Option("mesh", help="mesh (every node to every node) or ring"),
+                   dry_run: bool = typer.Option(False, "--dry-run", help="probe and validate, write nothing")) -> None:
+    """Probe the Thunderbolt wiring, validate the mesh, and write rdma_to into topology.yaml."""
+    _build(cluster, wiring, rebuild=False, yes=True, dry_run=dry_run)
+
+
+@topology_app.command("rebuild")
+@user_errors
+def topology_rebuild(cluster: str = typer.Argument(...),
+                     wiring: str = typer.Option("mesh", help="mesh or ring"),
+                     yes: bool = typer.Option(False, "--yes", "-y", help="write without asking"),
+                     dry_run: bool = typer.Option(False, "--dry-run", help="show the diff, write nothing")) -> None:
+    """Re-probe after moving a cable or adding a node: show the before/after diff, then rewrite."""
+    _build(cluster, wiring, rebuild=True, yes=yes, dry_run=dry_run)
+
+
 @config_app.command("show")
 @user_errors
 def config_show() -> None:

@@ -24,6 +24,7 @@ from .names import check_model_name
 from .selection import check_requested, choose_strategy
 from .sharding import ModelInfo, NodeResources, ShardPlan
 from .spawn import RankProcess, spawn
+from .ssh import connect, run_on_node
 from .topology import Cluster as ClusterSpec
 from .topology import Node, load_topology
 from .transport import Failure
@@ -79,6 +80,8 @@ class Cluster:
         self._pumps: list[asyncio.Task[Any]] = []
         self._requests: dict[str, asyncio.Queue[Any]] = {}
         self._eos: list[int] = []
+        self.warnings: list[str] = []
+        self.reboot_report: dict[str, Any] | None = None
 
     # -- views --------------------------------------------------------------------------
     @property
@@ -96,7 +99,8 @@ class Cluster:
         return {"cluster": self.name, "backend": self.spec.backend, "phase": self.phase,
                 "model": self.model, "sharding": self.plan.to_dict() if self.plan else None,
                 "error": self.error, "ranks": [r.to_dict() for r in self.ranks],
-                "load_seconds": self.load_seconds,
+                "load_seconds": self.load_seconds, "warnings": self.warnings,
+                "reboot": self.reboot_report,
                 "requests": {"in_flight": self.stats.get("active", 0),
                              "queued": self.stats.get("waiting", 0), "open": len(self._requests)},
                 "generation_tps": self.stats.get("generation_tps", 0.0),
@@ -172,12 +176,60 @@ class Cluster:
             self._load_error = LoadFailed(f"cluster {self.name}: load crashed: {type(e).__name__}: {e}")
         finally:
             if self._load_error is not None:
-                err = self._load_error
-                self.error = getattr(err, "failure", None) or {"message": str(err), "kind": type(err).__name__}
+                err = self._load_root_cause(self._load_error)
+                self._load_error = err
+                self.error = {"message": str(err), "kind": type(err).__name__,
+                              **(getattr(err, "failure", None) or {})}
                 self._publish("error", message=str(err), error=self.error)
                 await self._teardown("load failed")
                 self._set_state("failed")
             self._lock.release()
+        if self._load_error is not None and self.settings.auto_remediate and self.error.get("action"):
+            asyncio.create_task(self._auto_remedy(self.error))
+
+    def _load_root_cause(self, err: OdyssaiError) -> OdyssaiError:
+        """When several ranks failed, let the transport pick the failure that explains the rest."""
+        failures = []
+        for r in self.ranks:
+            if r.process is None or r.index == getattr(err, "rank", None):
+                continue
+            f = self._classify(r)
+            if f is not None:
+                failures.append(f)
+        mine = getattr(err, "failure", None)
+        if not failures:
+            return err
+        try:
+            transport = self.pm.transport(self.spec.backend)
+        except OdyssaiError:
+            return err
+        from .transport import Failure
+
+        candidates = ([Failure(**mine)] if mine else []) + failures
+        best = transport.root_cause(candidates)
+        if best is None or (mine and best.to_dict() == mine):
+            return err
+        rank = next(r for r in self.ranks if r.index == best.rank)
+        return self._rank_failure(rank, best.message)
+
+    def _classify(self, rank: Rank) -> Failure | None:
+        if rank.process is None:
+            return None
+        text = "\n".join(filter(None, [(rank.error or {}).get("message", ""), rank.process.stderr_text(40)]))
+        try:
+            f = self.pm.transport(self.spec.backend).classify(text, rank=rank.index, node=rank.node.name)
+        except OdyssaiError:
+            return None
+        if f is not None:
+            f.rank, f.node = rank.index, rank.node.name
+        return f
+
+    async def _auto_remedy(self, error: dict[str, Any]) -> None:
+        nodes = [error["node"]] if error.get("node") and error.get("action") != "reboot_all" else None
+        try:
+            await self.reboot(nodes, reason="automatic remediation of: " + error.get("message", ""))
+        except OdyssaiError as e:
+            log.warning("automatic remediation of %s failed: %s", self.name, e)
 
     async def _spawn_all(self, transport: Any) -> None:
         size = len(self.ranks)
@@ -271,6 +323,12 @@ class Cluster:
         return err
 
     async def _load(self, model: str, sharding: str | None, transport: Any, fault: dict[int, str]) -> None:
+        async def run(node: Node, argv: list[str]) -> Any:
+            return await run_on_node(node, argv, timeout=30, connect_timeout=self.settings.connect_timeout)
+
+        self.warnings = await transport.prepare(self.name, self.spec, run, self.settings.home)
+        for w in self.warnings:
+            self._publish("warning", message=w)
         await self._spawn_all(transport)
 
         async def inspect(rank: Rank) -> protocol.Inspected:
@@ -401,6 +459,80 @@ class Cluster:
                     await self.ranks[0].process.send(protocol.Cancel(id=rid))
                 except ConnectionError:
                     pass
+
+    # -- remediation ---------------------------------------------------------------------
+    @property
+    def generating(self) -> bool:
+        """True while requests are being generated (a reboot now would cut them off)."""
+        return bool(self._requests)
+
+    async def run_on_node(self, node_name: str, command: str, timeout: float) -> Any:
+        return await run_on_node(self.spec.node(node_name), command, timeout=timeout,
+                                 connect_timeout=self.settings.connect_timeout)
+
+    async def wait_ssh(self, node_name: str, timeout: float) -> bool:
+        """Poll until SSH to the node answers (host key verified); False after ``timeout``."""
+        node = self.spec.node(node_name)
+        if node.spawner == "local":
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                conn = await connect(node, min(5.0, self.settings.connect_timeout))
+                conn.close()
+                return True
+            except OdyssaiError:
+                await asyncio.sleep(0.5)
+        return False
+
+    async def reload(self) -> Any:
+        """Load again what was loaded before a reboot (nothing when nothing was)."""
+        model, sharding = self._reboot_model
+        if model is None:
+            return None
+        self.state = "unloaded"
+        return await self.load(model, sharding, wait=True)
+
+    async def reboot(self, nodes: list[str] | None = None, *, reason: str = "requested") -> dict[str, Any]:
+        """Reboot ``nodes`` (default: all) with the installed reboot remedy, then reload.
+
+        Refused while generating, loading or already rebooting. The cluster shows ``rebooting``
+        meanwhile; the report has each node's timings.
+        """
+        remedy = self.pm.remedies.get("reboot")
+        if remedy is None:
+            raise Conflict("no reboot remedy is installed", hint="pip install odyssai-transport-jaccl")
+        for n in nodes or []:
+            self.spec.node(n)  # 404 for an unknown node
+        if self.generating:
+            raise Conflict(f"cluster {self.name} is generating: a reboot now would cut its requests off",
+                           hint="wait until it is idle, then reboot")
+        if self._lock.locked() or self.state in {"loading", "stopping", "rebooting"}:
+            raise Conflict(f"cluster {self.name} is {self.state}", hint="wait for it to finish")
+        async with self._lock:
+            self._reboot_model = (self.model, self.requested_sharding)
+            await self._teardown("reboot")
+            self._set_state("rebooting")
+            self._publish("reboot", phase="started", nodes=nodes or [n.name for n in self.spec.nodes],
+                          reason=reason)
+
+        def progress(event: dict[str, Any]) -> None:
+            self._publish("reboot", **event)
+
+        try:
+            report = await remedy.perform(self, nodes or [], progress)
+        except BaseException:
+            if self.state == "rebooting":
+                self._set_state("failed")
+            raise
+        self.reboot_report = report
+        if self.state == "rebooting":  # nothing was reloaded
+            self.model = None if report.get("ok") else self.model
+            self._set_state("unloaded" if report.get("ok") else "failed")
+        if not report.get("ok"):
+            self.error = {"message": "reboot failed: " + "; ".join(report.get("problems", [])),
+                          "kind": "RebootFailed"}
+        return {**self.status(), "reboot": report}
 
     # -- unload -------------------------------------------------------------------------
     async def unload(self) -> dict[str, Any]:

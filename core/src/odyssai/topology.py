@@ -74,7 +74,7 @@ class Cluster(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field("ring", description="transport name: ring, jaccl, ...")
-    models_dir: str = Field("~/models", description="default models_dir of every node")
+    models_dir: str = Field("~/.odysseus/models", description="default models_dir of every node (where `odyssai models pull` puts models)")
     nodes: list[Node] = Field(min_length=1, max_length=8)
     rdma_to: dict[str, dict[str, str]] | None = Field(
         None, description="node -> peer -> RDMA device (e.g. rdma_en3)")

@@ -11,7 +11,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from pathlib import Path
+
 if TYPE_CHECKING:
+    from .discovery import RunOnNode
     from .topology import Cluster
 
 
@@ -65,6 +68,20 @@ class Transport:
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:
         """Read a rank's error output; return a typed failure, or None if not recognised."""
         return None
+
+    def root_cause(self, failures: list[Failure]) -> Failure | None:
+        """Of the failures several ranks reported for one load, the one to show the user."""
+        with_action = [f for f in failures if f.action]
+        return (with_action or failures or [None])[0]
+
+    async def prepare(self, cluster_name: str, cluster: "Cluster", run: "RunOnNode",
+                      state_dir: Path) -> list[str]:
+        """Called before every load with a way to run commands on the nodes; returns warnings.
+
+        :param run: ``await run(node, argv)`` runs ``argv`` on a node and returns its result.
+        :param state_dir: a directory this transport may keep state in (e.g. load counts).
+        """
+        return []
 
 
 def default_port_base(cluster_name: str, low: int = 32000, slots: int = 2000, width: int = 16) -> int:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from odyssai.discovery import Cable, Port
+from odyssai.wiring import rdma_to_from_cables  # noqa: F401  (core turns cables into rdma_to)
 
 from .parsers import Neighbour
 
@@ -122,39 +123,3 @@ def match_cables(views: list[NodeView]) -> Matching:
             result.problems.append(
                 f"{_name(end)} has a link but no neighbour answered: is the other end onboarded and up?")
     return result
-
-
-def rdma_to_from_cables(cables: list[Cable], node_names: list[str] | None = None) -> dict[str, dict[str, str]]:
-    """The ``rdma_to`` matrix: node -> peer -> ``rdma_<iface>`` of the node's end of the cable.
-
-    A cable seen from both ends gives both directions from the same physical cable. When two
-    nodes are joined by several cables, the one with the smallest port names is used on both
-    sides (jaccl takes one device per peer). A one-sided cable gives its one direction, so
-    that ``validate_mesh`` reports it. ``node_names`` adds nodes that have no cable at all.
-    """
-    ends = {(c.node, c.iface, c.peer, c.peer_iface) for c in cables}
-    confirmed: dict[frozenset[str], tuple[End, End]] = {}
-    one_sided: list[tuple[End, End]] = []
-    for a, x, b, y in sorted(ends):
-        if (b, y, a, x) in ends:
-            key = frozenset((a, b))
-            cable = tuple(sorted([(a, x), (b, y)]))
-            if key not in confirmed or cable < confirmed[key]:
-                confirmed[key] = cable  # type: ignore[assignment]
-        else:
-            one_sided.append(((a, x), (b, y)))
-    rdma_to: dict[str, dict[str, str]] = {n: {} for n in node_names or []}
-    for (a, x), (b, y) in confirmed.values():
-        rdma_to.setdefault(a, {})[b] = f"rdma_{x}"
-        rdma_to.setdefault(b, {})[a] = f"rdma_{y}"
-    for (a, x), (b, _y) in one_sided:
-        if frozenset((a, b)) not in confirmed:
-            rdma_to.setdefault(a, {}).setdefault(b, f"rdma_{x}")
-    ordered = sorted(rdma_to.items(), key=lambda kv: _order(kv[0], node_names))
-    return {n: dict(sorted(peers.items())) for n, peers in ordered}
-
-
-def _order(name: str, node_names: list[str] | None) -> tuple[int, str]:
-    if node_names and name in node_names:
-        return (node_names.index(name), name)
-    return (len(node_names or []), name)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from odyssai.errors import ConfigError
 from odyssai.topology import MeshReport, validate_mesh
 from odyssai.transport import Failure, RankSetup, Transport, default_port_base
 
-from .failures import classify
+from .cycles import BOOT_ID_COMMANDS, LoadCycles, parse_boot_id
+from .failures import classify, root_cause
 
 if TYPE_CHECKING:
     from odyssai.topology import Cluster
@@ -125,3 +127,25 @@ class JacclTransport(Transport):
 
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:
         return classify(text, rank=rank, node=node)
+
+    def root_cause(self, failures: list[Failure]) -> Failure | None:
+        return root_cause(failures)
+
+    async def prepare(self, cluster_name: str, cluster: Cluster, run: Any, state_dir: Path) -> list[str]:
+        """Count this load on every node since its last boot; warn before queue pairs run out."""
+        cycles = LoadCycles(state_dir)
+        warnings = []
+        for node in cluster.nodes:
+            uname = await run(node, ["uname", "-s"])
+            os_name = uname.stdout.strip() or "Linux"
+            res = await run(node, BOOT_ID_COMMANDS.get(os_name, BOOT_ID_COMMANDS["Linux"]))
+            try:
+                boot_id = parse_boot_id(os_name, res.stdout)
+            except ValueError as e:
+                warnings.append(f"{node.name}: cannot count jaccl loads since boot ({e})")
+                continue
+            cycles.record_load(node.name, boot_id)
+            w = cycles.warning(node.name, boot_id)
+            if w:
+                warnings.append(w)
+        return warnings

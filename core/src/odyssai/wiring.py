@@ -169,7 +169,19 @@ def plan_build(cluster_name: str, cluster: Cluster, probe: Probe,
     names = [n.name for n in cluster.nodes]
     rdma_to = rdma_to_from_cables(probe.cables, names)
     report: MeshReport = validate_mesh(names, rdma_to, wiring)
-    problems = list(dict.fromkeys([*probe.problems, *report.problems]))
+    down: dict[str, list[str]] = {}
+    for port in probe.ports:
+        if not port.up:
+            down.setdefault(port.node, []).append(port.iface)
+    mesh_problems = []
+    for p in report.problems:
+        if p.startswith("missing cable: "):
+            a, b = p.removeprefix("missing cable: ").split(" <-> ")
+            idle = [f"{n} {i}" for n in (a, b) for i in sorted(down.get(n, []))]
+            if idle:
+                p += f" (ports without a link: {', '.join(idle)}: is the cable plugged in at both ends?)"
+        mesh_problems.append(p)
+    problems = list(dict.fromkeys([*probe.problems, *mesh_problems]))
     return BuildResult(cluster_name, rdma_to, report.expected_edges, problems,
                        diff_rdma_to(cluster.rdma_to, rdma_to))
 

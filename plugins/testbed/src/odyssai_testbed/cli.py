@@ -1,0 +1,193 @@
+"""``odyssai testbed up|down|status|cable|reboot|fresh``: a cluster without Macs, by hand.
+
+``up`` makes a testbed that outlives the command (its state is in ``STATE/testbed.json``,
+default ``$ODYSSAI_HOME/testbed/<name>``) and writes it into the topology file as cluster
+``testbed``; the other commands find it again by ``--name``. Errors are one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from odyssai.errors import OdyssaiError
+
+from . import plan, registry
+from .testbed import DEFAULT_NAME, Testbed
+
+testbed_app = typer.Typer(
+    help="A cluster without Macs: network namespaces with an sshd each and Thunderbolt-like cables "
+         "(Linux, root).", no_args_is_help=True)
+cable_app = typer.Typer(help="Pull or plug a Thunderbolt cable between two nodes.", no_args_is_help=True)
+testbed_app.add_typer(cable_app, name="cable")
+
+NAME = typer.Option(DEFAULT_NAME, "--name", "-n", help="which testbed")
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An OdyssaiError becomes 'error: <one line>' on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        try:
+            return fn(*a, **kw)
+        except OdyssaiError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+@testbed_app.command("up")
+@user_errors
+def up(nodes: int = typer.Option(3, "--nodes", min=1, max=plan.MAX_NODES, help="how many nodes"),
+       name: str = NAME,
+       cable: Optional[List[str]] = typer.Option(
+           None, "--cable", help="NODE_A,NODE_B or NODE_A:en2,NODE_B:en3 (repeat it); default: full mesh"),
+       no_cables: bool = typer.Option(False, "--no-cables", help="no Thunderbolt cables at all"),
+       state_dir: Optional[Path] = typer.Option(None, help="default: $ODYSSAI_HOME/testbed/<name>"),
+       topology: Optional[Path] = typer.Option(None, help="topology file to write (default: the configured one)"),
+       no_topology: bool = typer.Option(False, "--no-topology", help="do not write the topology"),
+       cluster: str = typer.Option("testbed", help="cluster name in the topology"),
+       backend: str = typer.Option("ring", help="the cluster's backend"),
+       python: Optional[str] = typer.Option(None, help="python on the nodes (default: this one)")) -> None:
+    """Build a testbed that stays up until 'odyssai testbed down'."""
+    cables = [] if no_cables else ([plan.parse_cable_arg(c) for c in cable] if cable else None)
+    tb = Testbed(nodes, cables, name=name, state_dir=state_dir)
+    tb.up(persistent=True)
+    try:
+        written = None
+        if not no_topology:
+            from odyssai.settings import load_settings
+
+            written = tb.write_topology(topology or load_settings().topology_path, cluster,
+                                        python=python, backend=backend)
+    except BaseException:
+        tb.down()
+        raise
+    _print_status(tb)
+    if written:
+        typer.echo(f"topology: cluster {cluster!r} written to {written} (removed again by 'down')")
+
+
+@testbed_app.command("down")
+@user_errors
+def down(name: str = NAME,
+         all_: bool = typer.Option(False, "--all", help="every testbed, and leftovers of crashed runs")) -> None:
+    """Tear a testbed down: processes, sshd, namespaces, cables, bridge, its topology cluster."""
+    if all_:
+        from .teardown import cleanup_leftovers
+
+        removed = cleanup_leftovers(everything=True)
+        typer.echo(f"removed {len(removed)} testbed(s)" + (f": {', '.join(removed)}" if removed else ""))
+        return
+    tb = Testbed.open(name, stale_ok=True)
+    tb.down()
+    typer.echo(f"testbed {name!r} is down")
+
+
+@testbed_app.command("status")
+@user_errors
+def status(name: Optional[str] = typer.Option(None, "--name", "-n", help="one testbed (default: all)"),
+           as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Show testbeds: nodes, addresses, sshd, fresh nodes, and the state of every cable."""
+    if name:
+        beds = [Testbed.open(name)]
+    else:
+        beds = []
+        for e in registry.entries():
+            if e.state_dir and e.live:
+                try:
+                    beds.append(Testbed.open(state_dir=e.state_dir))
+                except OdyssaiError:  # still being built, or being torn down
+                    continue
+    if as_json:
+        typer.echo(json.dumps({"testbeds": [describe(tb) for tb in beds]}, indent=2))
+        return
+    if not beds:
+        typer.echo("no testbed is up (start one: odyssai testbed up)")
+    for tb in beds:
+        _print_status(tb)
+
+
+@cable_app.command("pull")
+@user_errors
+def cable_pull(node_a: str, node_b: str, name: str = NAME,
+               end: Optional[str] = typer.Option(None, help="pull only the end on this node")) -> None:
+    """Pull the cable between NODE_A and NODE_B out (its link goes down)."""
+    tb = Testbed.open(name)
+    tb.pull((node_a, node_b), end=end)
+    typer.echo(f"pulled {tb.cable(node_a, node_b)}" + (f" ({end} end)" if end else ""))
+
+
+@cable_app.command("plug")
+@user_errors
+def cable_plug(node_a: str, node_b: str, name: str = NAME,
+               end: Optional[str] = typer.Option(None, help="plug only the end on this node")) -> None:
+    """Plug the cable between NODE_A and NODE_B back in."""
+    tb = Testbed.open(name)
+    tb.plug((node_a, node_b), end=end)
+    typer.echo(f"plugged {tb.cable(node_a, node_b)}" + (f" ({end} end)" if end else ""))
+
+
+@testbed_app.command("reboot")
+@user_errors
+def reboot_cmd(node: str, name: str = NAME,
+               delay: float = typer.Option(1.0, min=0, help="seconds until its sshd is back"),
+               wait: bool = typer.Option(True, help="wait until its sshd answers again")) -> None:
+    """Reboot a node: kill everything running in it; its sshd comes back after --delay."""
+    tb = Testbed.open(name)
+    tb.reboot(node, delay=delay)
+    if wait:
+        tb.wait_ssh(node, timeout=delay + 15)
+        typer.echo(f"{node} rebooted; its sshd answers")
+    else:
+        typer.echo(f"{node} is rebooting; its sshd is back in about {delay:g}s")
+
+
+@testbed_app.command("fresh")
+@user_errors
+def fresh(node: str, name: str = NAME,
+          undo: bool = typer.Option(False, "--undo", help="onboard it again (fe80 back on its ports)")) -> None:
+    """Make a node fresh: no fe80 on its Thunderbolt ports, like a new Mac on bridge0."""
+    tb = Testbed.open(name)
+    if undo:
+        tb.make_onboarded(node)
+        typer.echo(f"{node} is onboarded: its Thunderbolt ports have fe80 addresses")
+    else:
+        tb.make_fresh(node)
+        typer.echo(f"{node} is fresh: no fe80 on its Thunderbolt ports")
+
+
+def describe(tb: Testbed) -> dict[str, Any]:
+    """A testbed's live state as plain data (what ``status --json`` prints)."""
+    r = tb.record
+    nodes = [{"name": n, "ip": tb.node_ip(n), "namespace": tb.namespace(n), "sshd": tb.ssh_answers(n),
+              "processes": len(tb.pids(n)), "fresh": tb.is_fresh(n),
+              "ports": {p: tb.link_local(n, p) for p in tb.ports(n)}} for n in tb.node_names]
+    cables = [{**c.to_dict(), "up_a": tb.is_plugged(c.node_a, c.port_a), "up_b": tb.is_plugged(c.node_b, c.port_b)}
+              for c in tb.cables]
+    return {"name": r.name, "id": r.id, "subnet": r.subnet, "orchestrator_ip": tb.root_ip,
+            "state_dir": str(r.state_dir), "persistent": r.persistent, "nodes": nodes, "cables": cables,
+            "topologies": r.topologies}
+
+
+def _print_status(tb: Testbed) -> None:
+    d = describe(tb)
+    typer.echo(f"testbed {d['name']!r}: id {d['id']}, {d['subnet']} (orchestrator {d['orchestrator_ip']}), "
+               f"state {d['state_dir']}")
+    for n in d["nodes"]:
+        flags = ["sshd answers" if n["sshd"] else "sshd DOWN", f"{n['processes']} processes"]
+        if n["fresh"]:
+            flags.append("fresh (no fe80)")
+        ports = " ".join(n["ports"]) or "no cables"
+        typer.echo(f"  {n['name']:<8} {n['ip']:<15} {', '.join(flags)}; ports: {ports}")
+    for c in d["cables"]:
+        ends = {True: "plugged", False: "pulled"}
+        state = ends[True] if c["up_a"] and c["up_b"] else (
+            f"{c['node_a']} end {ends[c['up_a']]}, {c['node_b']} end {ends[c['up_b']]}")
+        typer.echo(f"  cable {c['node_a']}:{c['port_a']} <-> {c['node_b']}:{c['port_b']}  {state}")

@@ -193,6 +193,7 @@ def test_discoverers_remedies_and_doctor_checks_are_registered_and_shown_by_name
             register(C())
 
     pm = get_plugin_manager(entry_points=False, extra=(Plugin(),))
-    assert (pm.discoverers.names(), pm.remedies.names(), pm.doctor_checks.names()) == (["d-one"], ["r-one"], ["c-one"])
+    assert (pm.discoverers.names(), pm.remedies.names()) == (["d-one"], ["r-one"])
+    assert "c-one" in pm.doctor_checks.names()
     info = next(i for i in pm.describe() if i.name.startswith("extra-0"))
     assert info.registers == {"discoverer": ["d-one"], "remedy": ["r-one"], "doctor check": ["c-one"]}

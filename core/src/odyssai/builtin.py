@@ -1,4 +1,4 @@
-"""Core's own defaults, registered as a plugin like any other: the one-rank strategy."""
+"""Core's own defaults, registered as a plugin like any other: the one-rank strategy, doctor checks."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ class SingleRank(ShardStrategy):
 @hookimpl
 def odyssai_register_shard_strategies(register):
     register(SingleRank())
+
+
+@hookimpl
+def odyssai_register_doctor_checks(register):
+    from .doctor import builtin_checks
+
+    for check in builtin_checks():
+        register(check)

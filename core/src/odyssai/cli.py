@@ -324,10 +324,11 @@ def demo_cmd(ranks: int = typer.Option(2, min=1, max=8, help="local ranks joined
 
 
 def _mount_core_subapps() -> None:
-    try:
-        from .models.cli import models_app
-    except ImportError:  # the models package needs nothing optional; keep the CLI usable regardless
-        return
+    from .cli_cluster import cluster_app, doctor_command
+    from .models.cli import models_app
+
+    app.add_typer(cluster_app, name="cluster")
+    app.command("doctor")(doctor_command)
     app.add_typer(models_app, name="models")
 
 

@@ -11,16 +11,41 @@ Mounted by ``odyssai.cli``: ``app.add_typer(cluster_app, name="cluster")`` and
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from . import configurator as conf
-from .cli import err, out, plugin_manager, settings, user_errors
 from .errors import Conflict
+
+
+def _cli() -> Any:
+    """``odyssai.cli``, imported late: it may import this module while it is being loaded."""
+    from . import cli
+
+    return cli
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``odyssai.cli.user_errors``: an OdyssaiError becomes one line and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        return _cli().user_errors(fn)(*a, **kw)
+
+    return wrapper
+
+
+def settings() -> Any:
+    return _cli().settings()
+
+
+def plugin_manager() -> Any:
+    return _cli().plugin_manager()
 
 cluster_app = typer.Typer(help="Create and change the clusters of topology.yaml.", no_args_is_help=True)
 
@@ -64,8 +89,8 @@ def _commit(change: conf.Change) -> None:
     path = settings().topology_path
     backup = save_clusters(path, change.clusters())
     for w in change.warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
-    out.print(f"{change.summary} in {path}" + (f" (backup: {backup.name})" if backup else ""),
+        _cli().err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    _cli().out.print(f"{change.summary} in {path}" + (f" (backup: {backup.name})" if backup else ""),
               highlight=False, soft_wrap=True)
 
 
@@ -120,7 +145,8 @@ def remove_node(cluster: str = typer.Argument(...), node: str = typer.Argument(.
 
 @cluster_app.command("set-backend")
 @user_errors
-def set_backend(cluster: str = typer.Argument(...), backend: str = typer.Argument(..., help="ring, jaccl, ...")) -> None:
+def set_backend(cluster: str = typer.Argument(...),
+                backend: str = typer.Argument(..., help="ring, jaccl, ...")) -> None:
     """Switch a cluster to another installed transport."""
     topo = _topology()
     topo.cluster(cluster)
@@ -137,7 +163,7 @@ def delete(cluster: str = typer.Argument(...),
     c = topo.cluster(cluster)
     ensure_not_loaded(cluster)
     if not yes and not typer.confirm(f"delete cluster {cluster} ({len(c.nodes)} node(s))?", default=False):
-        err.print("nothing deleted")
+        _cli().err.print("nothing deleted")
         raise typer.Exit(1)
     _commit(conf.delete_cluster(topo, cluster))
 
@@ -152,13 +178,13 @@ def list_clusters(as_json: bool = typer.Option(False, "--json", help="machine-re
         typer.echo(json.dumps({"clusters": data}, indent=2))
         return
     if not topo.clusters:
-        out.print(f"no clusters in {settings().topology_path}", highlight=False)
+        _cli().out.print(f"no clusters in {settings().topology_path}", highlight=False)
         return
     table = Table("cluster", "backend", "models_dir", "nodes (rank order)")
     for name, c in topo.clusters.items():
         nodes = ", ".join(f"{n.name}={n.user + '@' if n.user else ''}{n.host}:{n.port}" for n in c.nodes)
         table.add_row(name, c.backend, c.models_dir, nodes)
-    out.print(table)
+    _cli().out.print(table)
 
 
 # --- doctor ----------------------------------------------------------------------------------
@@ -200,8 +226,8 @@ def doctor_command(cluster: Optional[str] = typer.Argument(None, help="one clust
     if as_json:
         typer.echo(json.dumps({"ok": ok, "clusters": [r.to_dict() for r in reports]}, indent=2))
     elif not reports:
-        out.print(f"no clusters in {s.topology_path}", highlight=False)
+        _cli().out.print(f"no clusters in {s.topology_path}", highlight=False)
     for r in reports if not as_json else []:
-        out.print(_render(r))
+        _cli().out.print(_render(r))
     if not ok:
         raise typer.Exit(1)

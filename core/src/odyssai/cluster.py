@@ -176,7 +176,7 @@ class Cluster:
             self._load_error = LoadFailed(f"cluster {self.name}: load crashed: {type(e).__name__}: {e}")
         finally:
             if self._load_error is not None:
-                err = self._load_root_cause(self._load_error)
+                err = await self._load_root_cause(self._load_error)
                 self._load_error = err
                 self.error = {"message": str(err), "kind": type(err).__name__,
                               **(getattr(err, "failure", None) or {})}
@@ -187,8 +187,34 @@ class Cluster:
         if self._load_error is not None and self.settings.auto_remediate and self.error.get("action"):
             asyncio.create_task(self._auto_remedy(self.error))
 
-    def _load_root_cause(self, err: OdyssaiError) -> OdyssaiError:
+    async def _settle(self, first: int | None, grace: float = 2.0) -> None:
+        """Give the other ranks ``grace`` seconds to report their own errors (or exit)."""
+        deadline = time.monotonic() + grace
+        while True:
+            waiting = False
+            for r in self.ranks:
+                if r.process is None or r.index == first:
+                    continue
+                inbox = r.process._inbox
+                while not inbox.empty():
+                    msg = inbox.get_nowait()
+                    if msg is None:
+                        r.process.exit_status = r.process.exit_status or -1
+                        inbox.put_nowait(None)
+                        break
+                    self._handle_common(r, msg)
+                exited = not inbox.empty() and inbox._queue[-1] is None  # type: ignore[attr-defined]
+                if r.error is None and not exited:
+                    waiting = True
+            if not waiting or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _load_root_cause(self, err: OdyssaiError) -> OdyssaiError:
         """When several ranks failed, let the transport pick the failure that explains the rest."""
+        if not isinstance(err, LoadFailed) or len(self.ranks) < 2:
+            return err
+        await self._settle(getattr(err, "rank", None))
         failures = []
         for r in self.ranks:
             if r.process is None or r.index == getattr(err, "rank", None):
@@ -320,6 +346,7 @@ class Cluster:
         err = LoadFailed(f"cluster {self.name}, rank {rank.index} (node {node.name}): {message}",
                          hint=hint, param=param)
         err.failure = failure.to_dict() if failure else None  # type: ignore[attr-defined]
+        err.rank = rank.index  # type: ignore[attr-defined]
         return err
 
     async def _load(self, model: str, sharding: str | None, transport: Any, fault: dict[int, str]) -> None:
@@ -603,15 +630,17 @@ class ClusterManager:
         topo = load_topology(self.settings.topology_path)
         for name, spec in topo.clusters.items():
             c = self.clusters.get(name)
-            if c is None or c.state in {"unloaded", "failed"} and not c._lock.locked():
-                if c is None or c.spec != spec:
-                    self.clusters[name] = Cluster(name, spec, self)
+            if c is None:
+                self.clusters[name] = Cluster(name, spec, self)
+            elif c.spec != spec and c.state in {"unloaded", "failed"} and not c._lock.locked():
+                c.spec = spec  # keeps what a failed cluster remembers (its model, its error)
+                c.ranks = [Rank(i, n) for i, n in enumerate(spec.nodes)]
         for name in list(self.clusters):
             if name not in topo.clusters and self.clusters[name].state == "unloaded":
                 del self.clusters[name]
 
     def get(self, name: str) -> Cluster:
-        if name not in self.clusters or self.clusters[name].state == "unloaded":
+        if name not in self.clusters or self.clusters[name].state in {"unloaded", "failed"}:
             self.refresh()
         try:
             return self.clusters[name]

@@ -14,6 +14,7 @@ refusal is one ``OdyssaiError`` line with the next step as its hint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
@@ -106,7 +107,8 @@ def make_node(fields: Mapping[str, Any]) -> Node:
         if errors:
             where = ".".join(str(x) for x in errors[0]["loc"]) or "node"
             msg = errors[0]["msg"].removeprefix("Value error, ")
-            raise OdyssaiError(f"node {label}: {where}: {msg}", param=where) from None
+            said = msg if re.search(rf"\b{re.escape(where)}\b", msg, re.I) else f"{where}: {msg}"
+            raise OdyssaiError(f"node {label}: {said}", param=where) from None
         raise OdyssaiError(str(e), param="name") from None
 
 

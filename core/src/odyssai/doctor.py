@@ -212,38 +212,55 @@ async def _node(node: Node, checks: list[DoctorCheck], ctx: DoctorContext,
     if isinstance(opened, Finding):
         return {"ssh": [opened]}
     run, close = opened
-    where = "this machine (local spawner)" if node.spawner == "local" else f"{node.host}:{node.port}"
     try:
         results = await asyncio.gather(*(_one_check(c, node, run, ctx) for c in checks))
     finally:
         close()
-    return {"ssh": [Finding(node.name, "ssh", "ok", f"reached {where}, host key verified"
-                            if node.spawner != "local" else f"runs on {where}")],
-            **{c.name: r for c, r in zip(checks, results)}}
+    if node.spawner == "local":
+        reached = Finding(node.name, "ssh", "ok", "runs on this machine (spawner: local), no SSH")
+    else:
+        reached = Finding(node.name, "ssh", "ok", f"reached {node.host}:{node.port}, host key verified")
+    return {"ssh": [reached], **{c.name: r for c, r in zip(checks, results)}}
+
+
+def _applicable(checks: Any, ctx: DoctorContext) -> tuple[list[DoctorCheck], list[Finding]]:
+    """The checks that apply to ``ctx.cluster``; one that cannot even say so is a warning."""
+    out, broken = [], []
+    for check in checks:
+        try:
+            if check.applies(ctx):
+                out.append(check)
+        except Exception as e:
+            broken.append(Finding(None, getattr(check, "name", "?"), "warn",
+                                  f"the check could not tell whether it applies: {type(e).__name__}: {e}"))
+    return out, broken
 
 
 async def diagnose(cluster_name: str, cluster: Cluster, pm: Any, *, checks: list[DoctorCheck] | None = None,
                    connect_timeout: float = 15.0) -> Report:
     """Run every applicable check on every node of ``cluster`` at once; findings in rank order."""
     ctx = DoctorContext(cluster_name, cluster, Reference.of(pm, cluster.backend), pm)
-    checks = [c for c in (checks if checks is not None else pm.doctor_checks.values()) if c.applies(ctx)]
+    checks, broken = _applicable(checks if checks is not None else pm.doctor_checks.values(), ctx)
     per_node = await asyncio.gather(*(_node(n, checks, ctx, connect_timeout) for n in cluster.nodes))
-    findings = [f for results in per_node for f in results["ssh"]]
-    for check in checks:
+    tagged = [(0, f) for results in per_node for f in results["ssh"]]
+    for i, check in enumerate(checks, 1):
         mine = [f for results in per_node for f in results.get(check.name, [])]
         try:
-            findings += check.summarize(ctx, mine)
+            tagged += [(i, f) for f in check.summarize(ctx, mine)]
         except Exception as e:
-            findings += mine + [Finding(None, check.name, "warn", f"summarizing failed: {type(e).__name__}: {e}")]
-    rank = {n.name: i for i, n in enumerate(cluster.nodes)}
-    order = {name: i for i, name in enumerate(["ssh", *(c.name for c in checks)])}
-    findings.sort(key=lambda f: (rank.get(f.node or "", len(rank)), order.get(f.check, len(order))))
+            tagged += [(i, f) for f in mine]
+            tagged.append((i, Finding(None, check.name, "warn", f"summarizing failed: {type(e).__name__}: {e}")))
+    rank = {n.name: r for r, n in enumerate(cluster.nodes)}
+    tagged.sort(key=lambda t: (rank.get(t[1].node or "", len(rank)), t[0]))  # stable: a check's own order stays
+    findings = [f for _, f in tagged] + broken
     return Report(cluster_name, cluster.backend, [n.name for n in cluster.nodes], findings)
 
 
 # --- core's checks ---------------------------------------------------------------------------
 
-#: runs on the node with ``python -c``; argv[1] is JSON {"dists": {dist: module}}; prints JSON
+#: runs with ``python -c``; argv[1] is JSON {"dists": {dist: module}, "imports": [module]};
+#: prints one JSON line: the Python, each dist's version (None if absent or not importable), and
+#: the error of each import that failed
 PROBE_SNIPPET = """\
 import importlib.metadata as md, importlib.util as iu, json, platform, sys
 want = json.loads(sys.argv[1])
@@ -326,7 +343,8 @@ def interpret_probe(node: Node, r: CommandResult, ref: Reference, cluster_name: 
     if "odyssai" in facts["errors"] and status != "fail":
         status = "fail"
         problems.append(f"import odyssai: {facts['errors']['odyssai']}")
-    message = "; ".join(problems) if problems else f"odyssai and {len(ref.distributions) - 1} plugin(s) match the orchestrator"
+    n_plugins = len(ref.distributions) - 1
+    message = "; ".join(problems) or f"odyssai and {n_plugins} plugin(s) match the orchestrator"
     out.append(Finding(node.name, "packages", status, message, _install_hint(py, pins) if pins else "",
                        {"versions": {d: have.get(d) for d in ref.distributions}}))
     mlx = {d: have.get(d) for d in MLX_DISTS}
@@ -369,7 +387,8 @@ def compare_mlx(findings: list[Finding], ref: Reference, rank_order: list[str]) 
                 f.status = "fail"
                 f.message = (f"{dist} {v} here but {wanted} on {', '.join(agree)}: "
                              "a version mismatch breaks the collectives")
-                f.fix = f"{f.facts.get('python', 'python3')} -m pip install '{dist}=={wanted}' on {n} (or point 'python' at such an environment)"
+                f.fix = (f"on {n}: {f.facts.get('python', 'python3')} -m pip install '{dist}=={wanted}' "
+                         "(or point 'python' at an environment that has it)")
     return findings
 
 
@@ -379,7 +398,8 @@ d=$1
 case $d in "~") d=$HOME ;; "~/"*) d=$HOME/${d#"~/"} ;; esac
 echo "os=$(uname -s)"
 echo "models_dir=$d"
-if [ -d "$d" ]; then echo "exists=1"; echo "entries=$(ls -1A "$d" 2>/dev/null | wc -l | tr -d ' ')"; else echo "exists=0"; fi
+if [ -d "$d" ]; then echo "exists=1"; else echo "exists=0"; fi
+[ -d "$d" ] && echo "entries=$(ls -1A "$d" 2>/dev/null | wc -l | tr -d ' ')"
 p=$d
 while [ ! -e "$p" ] && [ "$p" != "/" ] && [ "$p" != "." ]; do p=$(dirname "$p"); done
 echo "--- df"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+PARENT_PID = os.getppid()  #: read first thing: the process that started us
 
 from . import EXIT_USAGE
 
@@ -26,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except SystemExit as e:
         return EXIT_USAGE if e.code else 0
+    args.parent_pid = PARENT_PID
     from .lifecycle import run
 
     return run(args)

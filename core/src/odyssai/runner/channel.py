@@ -89,9 +89,9 @@ def read_stdin(channel: ControlChannel, deliver: Callable[[Any], None], stdin: A
         deliver(msg)
 
 
-def watch_parent(interval: float = 0.5) -> None:
-    """Exit when the process that started us is gone (we get re-parented)."""
-    parent = os.getppid()
+def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
+    """Exit when the process that started us (``parent``) is gone: we got re-parented."""
+    parent = parent or os.getppid()
     while True:
         time.sleep(interval)
         if os.getppid() != parent:

@@ -46,9 +46,6 @@ class Engine:
     def active(self) -> int:
         return len(self._uid_of)
 
-    def has(self, id: str) -> bool:
-        return id in self._uid_of
-
     def apply(self, decision: Decision) -> None:
         gone = [self._uid_of.pop(i) for i in decision.remove if i in self._uid_of]
         if gone:
@@ -68,13 +65,13 @@ class Engine:
         _, responses = self._gen.next()
         out = []
         for r in responses:
-            id = self._id_of.get(r.uid)
-            if id is None:
+            rid = self._id_of.get(r.uid)
+            if rid is None:
                 continue
             if r.finish_reason is not None:
-                self._uid_of.pop(id, None)
+                self._uid_of.pop(rid, None)
                 self._id_of.pop(r.uid, None)
-            out.append(Produced(id, int(r.token), r.logprobs, r.finish_reason))
+            out.append(Produced(rid, int(r.token), r.logprobs, r.finish_reason))
         return out
 
     def take_stats(self) -> Any:
@@ -86,6 +83,3 @@ class Engine:
         self._window = self._gen.stats()
         self._stats = self._window.__enter__()
         return stats
-
-    def close(self) -> None:
-        self._gen.close()

@@ -40,6 +40,7 @@ class Runner:
         self.size: int = args.size
         self.models_dir = Path(args.models_dir).expanduser()
         self.cluster: str = args.cluster
+        self.parent_pid: int | None = getattr(args, "parent_pid", None)
         self.channel = channel
         self.inbox: "queue.Queue[Any]" = queue.Queue()
         self._pm: Any = None
@@ -129,13 +130,13 @@ class Runner:
         # MLX's group init holds the GIL while it waits for peers: finish importing first
         if self._imports is not None:
             self._imports.join()
-        group = self.join_group(req.backend)
-        log.info("joined the %s group as rank %d of %d after %.2fs", req.backend, self.rank, self.size,
-                 time.perf_counter() - started)
-        if req.fault_load_error:
+        if req.fault_load_error:  # fault injection (tests): fail where a backend's init fails
             sys.stderr.write(req.fault_load_error + "\n")
             sys.stderr.flush()
             raise LoadError(req.fault_load_error)
+        group = self.join_group(req.backend)
+        log.info("joined the %s group as rank %d of %d after %.2fs", req.backend, self.rank, self.size,
+                 time.perf_counter() - started)
 
         def progress(done: int, total: int, what: str = "") -> None:
             self.send(Progress(done=done, total=total, what=what))
@@ -169,7 +170,7 @@ class Runner:
         self.send(PhaseChanged(phase="starting"))
         start_daemon(self.answer_inspections, name="odyssai-inspect")
         start_daemon(read_stdin, self.channel, self.deliver, name="odyssai-stdin")
-        start_daemon(watch_parent, name="odyssai-parent")
+        start_daemon(watch_parent, self.parent_pid, name="odyssai-parent")
         self._imports = start_daemon(warm_imports, name="odyssai-imports")
         req = self.wait_for_load()
         if req is None:

@@ -47,8 +47,8 @@ class RequestOutput:
         self.completion_tokens += 1
         if token in self._eos:
             self._detok.finalize()
-            text, _ = self._stops.feed(self._detok.last_segment)
-            self._emit(text)
+            text, hit = self._stops.feed(self._detok.last_segment)
+            self._emit(text if hit else text + self._stops.flush())
             return self._finish("stop")
         self._ids.append(token)
         if self.params.logprobs:

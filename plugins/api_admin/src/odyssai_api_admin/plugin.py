@@ -14,6 +14,7 @@ from litestar.plugins import InitPluginProtocol
 from odyssai import hookimpl
 
 from .dashboard import asset, index
+from .configurator_routes import ConfiguratorController
 from .ops_routes import OpsController
 from .routes import AdminController
 from .telemetry import Telemetry
@@ -33,7 +34,7 @@ async def count_events(app: Litestar) -> AsyncIterator[None]:
 
 class AdminAPI(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers += [AdminController, ClusterViews, OpsController, metrics, index, asset]
+        app_config.route_handlers += [AdminController, ClusterViews, OpsController, ConfiguratorController, metrics, index, asset]
         app_config.state["telemetry"] = Telemetry()
         app_config.lifespan.append(count_events)
         return app_config

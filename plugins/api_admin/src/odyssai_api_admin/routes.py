@@ -34,7 +34,7 @@ class LoadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="a model directory under models_dir on every node")
     sharding: str | None = Field(None, description="tensor, pipeline, ...; default: chosen for the model")
-    fault_injection: FaultInjection | None = None
+    fault_injection: FaultInjection | list[FaultInjection] | None = None
 
     @field_validator("model")
     @classmethod
@@ -76,7 +76,8 @@ class AdminController(Controller):
             if os.environ.get(FAULTS_ENV) != "1":
                 raise OdyssaiError("fault_injection is disabled on this server", param="fault_injection",
                                    hint=f"start the server with {FAULTS_ENV}=1 (tests only)")
-            fault = {data.fault_injection.rank: data.fault_injection.load_error}
+            faults = data.fault_injection if isinstance(data.fault_injection, list) else [data.fault_injection]
+            fault = {f.rank: f.load_error for f in faults}
         status = await c.load(data.model, data.sharding, wait=wait, fault=fault)
         return Response(status, status_code=HTTP_200_OK if wait else HTTP_202_ACCEPTED)
 

@@ -15,3 +15,10 @@ def odyssai_cli(app):
     from .cli import app as node_setup
 
     app.add_typer(node_setup, name="node-setup")
+
+
+@hookimpl
+def odyssai_register_doctor_checks(register):
+    from .doctor import LinkLocalCheck
+
+    register(LinkLocalCheck())

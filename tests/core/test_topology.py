@@ -139,3 +139,9 @@ def test_a_ring_wiring_needs_only_neighbours():
 def test_rdma_to_naming_a_stranger_is_reported():
     report = validate_mesh(["a", "b"], {"a": {"b": "x", "zed": "y"}, "b": {"a": "x"}})
     assert report.problems == ["a -> zed (y): 'zed' is not a node of the cluster"]
+
+
+@pytest.mark.parametrize("reserved", ["clusters", "events"])
+def test_cluster_names_the_admin_api_uses_itself_are_refused(reserved):
+    with pytest.raises(TopologyError, match="reserved"):
+        parse_topology(yaml.safe_dump({"clusters": {reserved: {"nodes": [{"name": "a", "host": "h"}]}}}))

@@ -105,7 +105,8 @@ def testbed2(module_testbed_factory):
 @pytest.fixture(scope="module")
 def server(testbed2, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("dashboard")
-    save_clusters(home / "topology.yaml", {"two": testbed2.cluster()})
+    # a testbed node reboots in a moment; 3 s down is long enough for the reboot flow to see it go
+    save_clusters(home / "topology.yaml", {"two": testbed2.cluster(reboot_delay=3.0)})
     srv = Server(home)
     try:
         yield srv
@@ -143,6 +144,18 @@ def test_clicking_load_shows_each_rank_go_loading_then_idle_with_its_layers(page
     expect(two.locator("td.history").first).to_have_text("starting → loading → idle")
     expect(two.locator(".model")).to_have_text(MODEL)
     page.screenshot(path=str(SHOTS / "dashboard-loaded.png"), full_page=True)
+
+
+@on_testbed
+def test_clicking_unload_stops_every_rank(page, server):
+    if server.status("two")["phase"] != "idle":
+        assert server.http.post("/admin/two/load", params={"wait": "true"}, json={"model": MODEL}).status_code == 200
+    two = open_dashboard(page, server)
+    two.locator("button.unload").click()
+    expect(two.locator(".phase")).to_have_text("unloaded", timeout=SLOW)
+    expect(two.locator("td.rank-phase")).to_have_text(["stopped", "stopped"])
+    expect(two.locator(".model")).to_have_text("—")
+    assert server.status("two")["phase"] == "unloaded"
 
 
 @on_testbed
@@ -299,3 +312,15 @@ def test_the_topology_view_highlights_one_sided_and_missing_cables(page, keyed):
     expect(lab.locator(".notice")).to_contain_text("unreachable over SSH", timeout=30_000)
     expect(card(page, "here").locator("figcaption")).to_have_text("ring over Ethernet: no Thunderbolt mesh in use")
     page.screenshot(path=str(SHOTS / "dashboard-topology.png"), full_page=True)
+
+
+def test_the_pages_event_parser_joins_messages_split_across_chunks(page, keyed):
+    page.goto(keyed.url + "/")
+    got = page.evaluate("""async () => {
+      const { parseSSE } = await import("/dashboard/api.js");
+      const first = parseSSE('retry: 2000\\nevent: hello\\ndata: {"a":1}\\n\\n: keepalive\\n\\nid: 4\\nevent: log\\nda');
+      const second = parseSSE(first.rest + 'ta: {"line":"x"}\\r\\n\\r\\n');
+      return [first.messages, second.messages, second.rest];
+    }""")
+    assert got == [[{"event": "hello", "data": '{"a":1}', "retry": 2000}],
+                   [{"event": "log", "data": '{"line":"x"}', "id": "4"}], ""]

@@ -289,6 +289,35 @@ def status_cmd(cluster: Optional[str] = typer.Argument(None), as_json: bool = ty
         out.print(_render_status(s))
 
 
+@app.command("reboot")
+@user_errors
+def reboot_cmd(cluster: str = typer.Argument(...),
+               nodes: Optional[list[str]] = typer.Option(None, "--nodes", help="only these nodes (repeatable)"),
+               yes: bool = typer.Option(False, "--yes", "-y", help="do not ask"),
+               server: Optional[str] = SERVER_OPT) -> None:
+    """Reboot a cluster's nodes (resets JACCL's RDMA state), wait for SSH, reload the model."""
+    which = ", ".join(nodes) if nodes else "every node"
+    if not yes and not typer.confirm(f"reboot {which} of {cluster}?", default=False):
+        raise typer.Exit(1)
+    c = _client(server)
+    c.http.timeout = 1800
+    body = {"nodes": nodes} if nodes else {}
+    out.print(f"rebooting {which} of {cluster} (this takes as long as the nodes take to come back) ...")
+    result = c.request("POST", f"/admin/{cluster}/reboot", json=body)
+    report = result.get("reboot") or {}
+    for n in report.get("nodes", []):
+        line = f"  {n['node']}: " + (f"down after {n['down_s']}s, back after {n['back_s']}s" if n.get("ok")
+                                     else f"[red]{n.get('error')}[/]")
+        out.print(line, highlight=False)
+    if report.get("reload_s") is not None:
+        out.print(f"  reloaded {result.get('model')} in {report['reload_s']}s", highlight=False)
+    if not report.get("ok"):
+        for p in report.get("problems", []):
+            err.print(f"[red]{p}[/]", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"[green]{cluster}: {result['phase']}[/] ({report.get('total_s')}s in all)")
+
+
 @app.command("logs")
 @user_errors
 def logs_cmd(cluster: str = typer.Argument(...), follow: bool = typer.Option(False, "--follow", "-f"),

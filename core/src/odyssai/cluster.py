@@ -175,15 +175,17 @@ class Cluster:
             log.exception("load of %s on %s crashed", model, self.name)
             self._load_error = LoadFailed(f"cluster {self.name}: load crashed: {type(e).__name__}: {e}")
         finally:
-            if self._load_error is not None:
-                err = await self._load_root_cause(self._load_error)
-                self._load_error = err
-                self.error = {"message": str(err), "kind": type(err).__name__,
-                              **(getattr(err, "failure", None) or {})}
-                self._publish("error", message=str(err), error=self.error)
-                await self._teardown("load failed")
-                self._set_state("failed")
-            self._lock.release()
+            try:
+                if self._load_error is not None:
+                    err = await self._load_root_cause(self._load_error)
+                    self._load_error = err
+                    self.error = {"message": str(err), "kind": type(err).__name__,
+                                  **(getattr(err, "failure", None) or {})}
+                    self._publish("error", message=str(err), error=self.error)
+                    await self._teardown("load failed")
+                    self._set_state("failed")
+            finally:  # even when cancelled mid-teardown (unload, shutdown): never keep the lock
+                self._lock.release()
         if self._load_error is not None and self.settings.auto_remediate and self.error.get("action"):
             asyncio.create_task(self._auto_remedy(self.error))
 
@@ -310,6 +312,9 @@ class Cluster:
     def _handle_common(self, rank: Rank, msg: Any) -> None:
         if isinstance(msg, protocol.PhaseChanged):
             self._set_rank_phase(rank, msg.phase, msg.detail)
+            if rank.index == 0 and msg.phase == "idle" and self.stats.get("active"):
+                self.stats = {"active": 0, "waiting": 0, "generation_tps": 0.0, "prompt_tps": 0.0}
+                self._publish("token_rate", tps=0.0, active=0, waiting=0)
         elif isinstance(msg, protocol.Progress):
             rank.progress = {"done": msg.done, "total": msg.total, "what": msg.what}
             self._publish("load_progress", rank=rank.index, node=rank.node.name, **rank.progress)
@@ -481,6 +486,9 @@ class Cluster:
             raise LoadFailed(f"cluster {self.name}: {e}") from None
         finally:
             self._requests.pop(rid, None)
+            if not finished:
+                self._publish("request_done", model=self.model, finish_reason="cancelled",
+                              prompt_tokens=0, completion_tokens=0, ttft=0.0, seconds=0.0)
             if not finished and self.state == "idle" and self.ranks[0].process:
                 try:
                     await self.ranks[0].process.send(protocol.Cancel(id=rid))
@@ -511,6 +519,13 @@ class Cluster:
             except OdyssaiError:
                 await asyncio.sleep(0.5)
         return False
+
+    async def watch_session(self, node_name: str) -> "SessionWatch":
+        """Hold an SSH session open on the node; it is lost when the node goes down."""
+        node = self.spec.node(node_name)
+        conn = await connect(node, self.settings.connect_timeout)
+        proc = await conn.create_process("exec sleep 86400")
+        return SessionWatch(conn, proc)
 
     async def reload(self) -> Any:
         """Load again what was loaded before a reboot (nothing when nothing was)."""
@@ -613,6 +628,25 @@ class Cluster:
                 out += [{"rank": r.index, "node": r.node.name, "line": line}
                         for line in list(r.process.stderr_lines)[-last:]]
         return out
+
+
+class SessionWatch:
+    """An SSH session held open across a reboot: ``wait_lost`` returns when it drops."""
+
+    def __init__(self, conn: Any, proc: Any):
+        self.conn, self.proc = conn, proc
+
+    async def wait_lost(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.proc.wait_closed(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        except Exception:
+            return True  # the connection broke: the node went down
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class ClusterManager:

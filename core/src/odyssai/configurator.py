@@ -21,7 +21,7 @@ from typing import Any, Mapping, Protocol
 from pydantic import ValidationError
 
 from .errors import Conflict, NotFound, OdyssaiError
-from .names import check_name
+from .names import check_cluster_name, check_name
 from .topology import Cluster, Node, Topology
 
 #: server phases in which a cluster runs nothing, so its definition may change
@@ -143,7 +143,7 @@ def create_cluster(topo: Topology, name: str, backend: str, nodes: list[Node], p
                    models_dir: str | None = None) -> Change:
     """A new cluster ``name`` of ``nodes`` (in rank order) on ``backend``."""
     try:
-        check_name(name, "cluster name")
+        check_cluster_name(name)
         check_name(backend, "backend")
     except ValueError as e:
         raise OdyssaiError(str(e), param="name") from None

@@ -61,10 +61,9 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
                    once: bool = False, question: str = SAMPLE_QUESTION, console: Console | None = None) -> str:
     """Run the demo; returns the sample answer. Raises ``OdyssaiError`` on any user-facing failure."""
     import httpx
-    import uvicorn
 
     from .cluster import ClusterManager
-    from .server import create_app
+    from .server import create_app, uvicorn_server
 
     console = console or Console()
     models_dir = settings.home / "models"
@@ -73,8 +72,7 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
     manager = ClusterManager(settings, pm)
     cluster = manager.add(DEMO_CLUSTER, demo_cluster(ranks, models_dir))
     app = create_app(settings, pm, manager)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", timeout_graceful_shutdown=3))
+    server = uvicorn_server(app, settings, log_level="warning")
     serving = asyncio.create_task(server.serve())
     url = f"http://{settings.host}:{settings.port}"
     key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -115,6 +113,7 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
             await serving
         return answer
     finally:
+        app.state.closing.set()
         server.should_exit = True
         try:
             await asyncio.wait_for(serving, 10)

@@ -25,6 +25,17 @@ def check_name(value: str, what: str = "name") -> str:
     return value
 
 
+#: path segments the admin API uses under /admin/ itself: a cluster cannot be called that
+RESERVED_CLUSTER_NAMES = frozenset({"clusters", "events"})
+
+
+def check_cluster_name(value: str) -> str:
+    check_name(value, "cluster name")
+    if value in RESERVED_CLUSTER_NAMES:
+        raise ValueError(f"cluster name {value!r} is reserved (the admin API uses /admin/{value})")
+    return value
+
+
 def check_user(value: str) -> str:
     if not USER_RE.match(value):
         raise ValueError(f"SSH user {value!r} is not a valid user name")

@@ -9,6 +9,7 @@ whose handler declares ``opt={"public": True}``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from contextlib import asynccontextmanager
@@ -117,19 +118,29 @@ def _build(settings: Any, pm: Any, manager: Any, lifespan: Any) -> Litestar:
                             Exception: _on_unexpected},
         openapi_config=OpenAPIConfig(title="OdyssAI-X", version=__version__, path="/schema"),
         lifespan=[lifespan],
-        state=State({"settings": settings, "manager": manager, "plugins": pm}),
+        state=State({"settings": settings, "manager": manager, "plugins": pm,
+                     "closing": asyncio.Event()}),  # set at shutdown: long streams end then
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,
     )
 
 
-def run_server(settings: Any, pm: Any) -> None:
-    """Serve until Ctrl-C; every cluster started by this server is torn down on exit."""
+def uvicorn_server(app: Litestar, settings: Any, log_level: str | None = None) -> Any:
+    """A uvicorn server for ``app`` that, on Ctrl-C/SIGTERM, first ends long-lived streams."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.closing.set()
+            super().handle_exit(sig, frame)
+
+    return Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                 log_level=log_level or settings.log_level, timeout_graceful_shutdown=5))
+
+
+def run_server(settings: Any, pm: Any) -> None:
+    """Serve until Ctrl-C; every cluster started by this server is torn down on exit."""
     if settings.host not in {"127.0.0.1", "localhost", "::1"} and settings.api_key is None:
         log.warning("serving on %s without an API key: anyone who can reach it can use it "
                     "(set ODYSSAI_API_KEY)", settings.host)
-    app = create_app(settings, pm)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=5)
+    uvicorn_server(create_app(settings, pm), settings).run()

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import NotFound, TopologyError
-from .names import check_host, check_name, check_path, check_user
+from .names import check_cluster_name, check_host, check_name, check_path, check_user
 
 
 class Node(BaseModel):
@@ -114,7 +114,7 @@ class Topology(BaseModel):
     @classmethod
     def _v_names(cls, v: dict[str, Cluster]) -> dict[str, Cluster]:
         for name in v:
-            check_name(name, "cluster name")
+            check_cluster_name(name)
         return v
 
     def cluster(self, name: str) -> Cluster:
@@ -214,7 +214,7 @@ def save_clusters(path: Path, changes: dict[str, Cluster | None]) -> Path | None
         raw = yaml.safe_load(path.read_text()) or {}
     clusters = dict(raw.get("clusters") or {})
     for name, cluster in changes.items():
-        check_name(name, "cluster name")
+        check_cluster_name(name)
         if cluster is None:
             clusters.pop(name, None)
         else:

@@ -130,3 +130,26 @@ def test_the_open_event_streams_are_a_gauge():
     t = Telemetry()
     t.event_streams = 2
     assert parse(t.render([]))["odyssai_admin_event_streams"] == {frozenset(): 2}
+
+
+def test_a_malformed_event_is_skipped_and_counting_goes_on():
+    import asyncio
+
+    from odyssai.events import EventBus
+
+    async def run():
+        t, bus = Telemetry(), EventBus()
+        task = asyncio.create_task(t.run(bus))
+        await asyncio.sleep(0)
+        bus.publish("request_done", cluster="lab", model="tiny", finish_reason="stop", prompt_tokens="many")
+        bus.publish("request_done", cluster="lab", model="tiny", finish_reason="stop", prompt_tokens=2,
+                    completion_tokens=3, ttft=0.1, seconds=0.2)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return parse(t.render([]))
+
+    s = asyncio.run(run())
+    assert one(s["odyssai_requests_total"], cluster="lab", model="tiny", finish_reason="stop") == 1
+    assert one(s["odyssai_completion_tokens_total"], cluster="lab", model="tiny") == 3

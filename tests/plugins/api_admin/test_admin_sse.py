@@ -82,3 +82,19 @@ def test_a_stream_that_is_cancelled_mid_wait_unsubscribes():
 
     assert asyncio.run(run()) == [True]
     assert not bus._subscribers
+
+
+def test_a_stream_ends_when_the_server_says_it_is_closing():
+    async def run():
+        closing = asyncio.Event()
+        bus = EventBus()
+        stream = event_stream(bus, dict, closing=closing, keepalive=30)
+        await anext(stream)
+        bus.publish("log", cluster="lab", line="before")
+        assert '"line":"before"' in await anext(stream)
+        closing.set()
+        rest = [chunk async for chunk in stream]
+        return rest, bus._subscribers
+
+    rest, subscribers = asyncio.run(run())
+    assert rest == [] and not subscribers

@@ -4,8 +4,8 @@ Each event becomes ``id: <seq>`` / ``event: <type>`` / ``data: <json>``. A strea
 ``hello`` event holding every (or the one filtered) cluster's status, so a client never has to
 race a snapshot against the events; then come the bus's events, filtered by cluster and type,
 with a ``: keepalive`` comment after each quiet ``keepalive`` seconds. The subscription opens
-when the stream starts and closes when it ends — also when the client goes away (the server
-cancels the stream).
+when the stream starts and closes when it ends — when the client goes away (the server cancels
+the stream) or when ``closing`` (an ``asyncio.Event``, set as the server shuts down) is set.
 """
 
 from __future__ import annotations
@@ -37,23 +37,30 @@ def wanted(event: dict[str, Any], cluster: str | None, types: Collection[str] | 
 
 async def event_stream(bus: Any, hello: Callable[[], dict[str, Any]], *, cluster: str | None = None,
                        types: Collection[str] | None = None, keepalive: float = KEEPALIVE_SECONDS,
-                       on_open: Callable[[], None] | None = None,
+                       closing: asyncio.Event | None = None, on_open: Callable[[], None] | None = None,
                        on_close: Callable[[], None] | None = None) -> AsyncIterator[str]:
-    """The SSE text of one subscriber of ``bus``, forever (until the consumer stops it)."""
+    """The SSE text of one subscriber of ``bus``, until the consumer stops it or ``closing`` is set."""
     q = bus.open()
     if on_open:
         on_open()
+    ending = asyncio.ensure_future(closing.wait()) if closing is not None else None
     try:
         yield f"retry: {RETRY_MS}\n" + sse_message({"type": "hello", **hello()})
         while True:
-            try:
-                event = await asyncio.wait_for(q.get(), keepalive)
-            except asyncio.TimeoutError:
+            get = asyncio.ensure_future(q.get())
+            await asyncio.wait({get, ending} - {None}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()  # an event that arrives meanwhile stays queued for the next round
+                if ending is not None and ending.done():
+                    return
                 yield sse_comment("keepalive")
                 continue
+            event = get.result()
             if wanted(event, cluster, types):
                 yield sse_message(event)
     finally:
+        if ending is not None:
+            ending.cancel()
         bus.close(q)
         if on_close:
             on_close()

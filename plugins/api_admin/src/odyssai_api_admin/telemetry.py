@@ -10,12 +10,14 @@ at scrape time: one-hot phases of clusters and ranks, tokens/s, requests in flig
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from odyssai.protocol import PHASES
 
 from .metrics import Family, render
 
+log = logging.getLogger("odyssai.metrics")
 CLUSTER_PHASES = ("unloaded", "loading", "idle", "generating", "failed", "stopping", "rebooting")
 REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -64,16 +66,20 @@ class Telemetry:
         if kind == "request_done":
             model = event.get("model") or ""
             reason = event.get("finish_reason") or "unknown"
+            prompt = max(0, int(event.get("prompt_tokens") or 0))  # read everything before counting anything
+            completion = max(0, int(event.get("completion_tokens") or 0))
+            seconds = None if event.get("seconds") is None else max(0.0, float(event["seconds"]))
+            ttft = max(0.0, float(event.get("ttft") or 0.0))
             self.requests.inc(cluster=cluster, model=model, finish_reason=reason)
-            self.prompt_tokens.inc(max(0, int(event.get("prompt_tokens") or 0)), cluster=cluster, model=model)
-            self.completion_tokens.inc(max(0, int(event.get("completion_tokens") or 0)), cluster=cluster, model=model)
+            self.prompt_tokens.inc(prompt, cluster=cluster, model=model)
+            self.completion_tokens.inc(completion, cluster=cluster, model=model)
             if reason == "error":
                 self.errors.inc(cluster=cluster, kind="request")
                 return
-            if event.get("seconds") is not None:
-                self.seconds.observe(max(0.0, float(event["seconds"])), cluster=cluster, model=model)
-            if event.get("completion_tokens") and event.get("ttft"):
-                self.ttft.observe(max(0.0, float(event["ttft"])), cluster=cluster, model=model)
+            if seconds is not None:
+                self.seconds.observe(seconds, cluster=cluster, model=model)
+            if completion and ttft:
+                self.ttft.observe(ttft, cluster=cluster, model=model)
         elif kind == "error":
             error = event.get("error") or {}
             self.errors.inc(cluster=cluster, kind=str(error.get("kind") or "error"))
@@ -85,7 +91,11 @@ class Telemetry:
         q = bus.open()
         try:
             while True:
-                self.observe(await q.get())
+                event = await q.get()
+                try:
+                    self.observe(event)
+                except (TypeError, ValueError) as e:  # one malformed event must not stop the counting
+                    log.warning("metrics: skipped a malformed %s event: %s", event.get("type"), e)
         except asyncio.CancelledError:
             pass
         finally:

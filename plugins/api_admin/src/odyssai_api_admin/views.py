@@ -60,8 +60,9 @@ class ClusterViews(Controller):
         def closed() -> None:
             telemetry.event_streams -= 1
 
+        # ``closing``: an asyncio.Event the server may set when it shuts down (ends the stream now)
         stream = event_stream(manager.events, hello, cluster=cluster, types=wanted,
-                              on_open=opened, on_close=closed)
+                              closing=getattr(request.app.state, "closing", None), on_open=opened, on_close=closed)
         return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @get("/{cluster:str}/topology")

@@ -51,6 +51,9 @@ class RebootTarget(Protocol):
     async def reload(self) -> Any:
         """Load again what was loaded before the reboot (nothing when nothing was)."""
 
+    # optional: ``async watch_session(node_name) -> object with `async wait_lost(timeout) -> bool`
+    # and `close()``: an SSH session held open across the reboot; its loss is the node going down.
+
 
 Progress = Callable[[dict[str, Any]], Any] | None
 
@@ -122,6 +125,12 @@ class RebootRemedy(Remedy):
 
         async def one(name: str) -> None:
             r = results[name]
+            watch = None
+            if hasattr(cluster, "watch_session"):
+                try:
+                    watch = await cluster.watch_session(name)
+                except Exception:
+                    watch = None  # fall back to polling
             await _emit(progress, {"phase": "rebooting", "node": name, "command": commands[name]})
             try:
                 res = await cluster.run_on_node(name, commands[name], self.command_timeout)
@@ -130,12 +139,16 @@ class RebootRemedy(Remedy):
                 status, detail = -1, f"{type(e).__name__}: {e}"
             r.command_s = since()
             if status not in SESSION_CUT | {0, TIMED_OUT}:
+                if watch is not None:
+                    watch.close()
                 r.error = f"reboot command failed (exit {status}): {detail or 'no output'}"
                 await _emit(progress, {"phase": "failed", "node": name, "error": r.error})
                 return
             if status in SESSION_CUT:
                 r.down_s = r.command_s
-            elif not await self._wait_down(cluster, name):
+                if watch is not None:
+                    watch.close()
+            elif not await self._wait_down(cluster, name, watch):
                 r.error = (f"still answering SSH {self.down_timeout:.0f}s after the reboot command; "
                            "check its reboot_command")
                 await _emit(progress, {"phase": "failed", "node": name, "error": r.error})
@@ -188,8 +201,17 @@ class RebootRemedy(Remedy):
         await _emit(progress, {"phase": "done", "ok": report.ok, "elapsed_s": report.total_s})
         return report.to_dict()
 
-    async def _wait_down(self, cluster: RebootTarget, name: str) -> bool:
-        """Poll ``true`` over SSH until it fails (the node went down); False on timeout."""
+    async def _wait_down(self, cluster: RebootTarget, name: str, watch: Any = None) -> bool:
+        """Wait until the node goes down; False on timeout.
+
+        With a held session (``watch``), its loss is the signal: a node that reboots faster than
+        any poll is still seen. Without one, poll ``true`` over SSH until it fails.
+        """
+        if watch is not None:
+            try:
+                return await watch.wait_lost(self.down_timeout)
+            finally:
+                watch.close()
         with anyio.move_on_after(self.down_timeout):
             while True:
                 try:

@@ -60,7 +60,7 @@ export function createCard(name, actions) {
       h("dt", {}, "Sharding"), h("dd", { class: "plan" })),
     h("div", { class: "meters" },
       meter("tps", "tokens/s"), meter("in-flight", "in flight"), meter("queued", "queued"),
-      meter("served", "requests served")),
+      meter("served", "requests")),
     h("div", { class: "error-box", role: "alert", hidden: true },
       h("strong", {}, "Last error"), h("p", { class: "error-message" }), h("p", { class: "remedy" })),
     h("ul", { class: "warnings", hidden: true }),

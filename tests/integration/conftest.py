@@ -26,12 +26,15 @@ def testbed4(module_testbed_factory):
 
 @pytest.fixture(scope="module")
 def server(testbed4, tmp_path_factory) -> Iterator[Server]:
-    """A real ``odyssai serve`` whose topology has clusters 'two', 'three' and 'four' on the testbed."""
+    """A real ``odyssai serve`` whose topology has clusters 'two', 'four' and 'uneven' on the testbed."""
     home = tmp_path_factory.mktemp("home")
     names = testbed4.node_names
+    uneven = sub_cluster(testbed4, names[:2])
+    uneven.nodes[0].memory_bytes, uneven.nodes[1].memory_bytes = 32 << 30, 96 << 30
     save_clusters(home / "topology.yaml", {
         "two": sub_cluster(testbed4, names[:2]),
         "four": sub_cluster(testbed4, names[:4]),
+        "uneven": uneven,     # node2 has three times node1's memory
     })
     srv = Server(home)
     try:

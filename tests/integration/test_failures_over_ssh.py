@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from odyssai.topology import load_topology, save_clusters
+from odyssai.topology import save_clusters
 from support.server import Server
 
 from support.nodes import sub_cluster, wait_no_runners

@@ -173,3 +173,42 @@ def test_malformed_json_is_a_400(api):
     r = httpx.post(api.url + "/v1/chat/completions", content=b'{"model": ', timeout=30,
                    headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_full_queue_answers_429(testbed4, tmp_path):
+    from support.tinymodels import build_llama, rewrite_config
+
+    for node in testbed4.node_names[:2]:  # a model that never ends early: its EOS id is never sampled
+        rewrite_config(build_llama(testbed4.node_dir(node) / "models", "tiny-endless"), eos_token_id=10**9)
+    save_clusters(tmp_path / "topology.yaml", {"pair": sub_cluster(testbed4, testbed4.node_names[:2])})
+    srv = Server(tmp_path, env={"ODYSSAI_MAX_BATCH": "1", "ODYSSAI_MAX_QUEUE": "1"})
+    try:
+        r = srv.http.post("/admin/pair/load", params={"wait": "true"}, json={"model": "tiny-endless"})
+        assert r.status_code == 200, r.text
+        client = srv.openai()
+        streams = [client.completions.create(model="tiny-endless", prompt=f"Long {i}", max_tokens=400,
+                                             temperature=0, stream=True) for i in range(2)]
+        next(iter(streams[0]))            # the first generates; the second waits in the queue
+        assert srv.status("pair")["requests"]["open"] == 2
+        with pytest.raises(openai.RateLimitError) as e:
+            client.completions.create(model="tiny-endless", prompt="one too many", max_tokens=5)
+        assert "limit 2" in e.value.body["message"]
+        for s in streams:
+            s.close()
+    finally:
+        srv.stop()
+
+
+def test_with_an_api_key_the_openai_client_needs_it(testbed4, tmp_path):
+    save_clusters(tmp_path / "topology.yaml", {"pair": sub_cluster(testbed4, testbed4.node_names[:2])})
+    srv = Server(tmp_path, api_key="sk-test-123")
+    try:
+        import openai as oa
+
+        bad = oa.OpenAI(base_url=srv.url + "/v1", api_key="wrong", max_retries=0)
+        with pytest.raises(oa.AuthenticationError) as e:
+            bad.models.list()
+        assert e.value.body["type"] == "authentication_error"
+        assert srv.openai().models.list().data == []
+    finally:
+        srv.stop()

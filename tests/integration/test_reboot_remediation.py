@@ -52,9 +52,7 @@ def test_an_errno_16_load_fails_with_remedy_reboot_and_reboot_all_brings_the_clu
         # something long-running on each node, which a reboot must kill
         sleepers = [subprocess.Popen(tb.ssh_argv(n, "sleep", "600"), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL) for n in tb.node_names]
-        path = tmp_path / "topology.yaml"
-        spec = load_topology(path).cluster("studio")
-        save_clusters(path, {"studio": spec.model_copy(update={"backend": "ring"})})
+        use_ring(tmp_path)
 
         r = srv.http.post("/admin/studio/reboot", json={})
         assert r.status_code == 200, r.text
@@ -75,13 +73,26 @@ def test_an_errno_16_load_fails_with_remedy_reboot_and_reboot_all_brings_the_clu
         srv.stop()
 
 
+def use_ring(home) -> None:
+    """Switch the testbed cluster to ring: jaccl cannot carry a load on Linux."""
+    path = home / "topology.yaml"
+    save_clusters(path, {"studio": load_topology(path).cluster("studio").model_copy(update={"backend": "ring"})})
+
+
+def serving_over_ring(home) -> Server:
+    use_ring(home)
+    srv = Server(home)
+    r = srv.http.post("/admin/studio/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+    if r.status_code != 200:
+        srv.stop()
+        raise AssertionError(r.text)
+    return srv
+
+
 def test_reboot_is_refused_while_the_cluster_is_generating(jaccl_testbed, tmp_path):
     tb = jaccl_testbed
-    path = tmp_path / "topology.yaml"
-    save_clusters(path, {"studio": load_topology(path).cluster("studio").model_copy(update={"backend": "ring"})})
-    srv = Server(tmp_path)
+    srv = serving_over_ring(tmp_path)
     try:
-        assert srv.http.post("/admin/studio/load", params={"wait": "true"}, json={"model": "tiny-llama"}).status_code == 200
         stream = srv.openai().completions.create(model="tiny-llama", prompt="Hi", max_tokens=400, stream=True)
         next(iter(stream))
         r = srv.http.post("/admin/studio/reboot", json={})
@@ -106,11 +117,8 @@ def test_the_reboot_command_reboots_every_node_and_reloads(jaccl_testbed, tmp_pa
     from support.dists import run_odyssai
 
     tb = jaccl_testbed
-    path = tmp_path / "topology.yaml"
-    save_clusters(path, {"studio": load_topology(path).cluster("studio").model_copy(update={"backend": "ring"})})
-    srv = Server(tmp_path)
+    srv = serving_over_ring(tmp_path)
     try:
-        assert srv.http.post("/admin/studio/load", params={"wait": "true"}, json={"model": "tiny-llama"}).status_code == 200
         pids_before = {n: set(tb.pids(n)) for n in tb.node_names}
         r = run_odyssai("reboot", "studio", "--yes", "--server", srv.url, env={"ODYSSAI_HOME": str(tmp_path)},
                         timeout=600)

@@ -6,6 +6,8 @@ namespaces, real MLX ring collectives between the nodes, and the official ``open
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from support.reference import greedy
@@ -96,3 +98,65 @@ def test_malformed_json_and_an_unknown_cluster_get_4xx(server):
     assert r.status_code == 400 and "error" in r.json()
     r = server.http.post("/admin/nowhere/load", json={"model": "tiny-llama"})
     assert r.status_code == 404 and "nowhere" in r.json()["error"]["message"]
+
+
+def test_a_model_no_strategy_can_split_is_refused_naming_each_reason(server, testbed4):
+    r = server.http.post("/admin/four/load", params={"wait": "true"}, json={"model": "tiny-llama-3kv"})
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "tensor:" in message and "3 KV heads cannot be split over 4 nodes" in message
+    assert "pipeline:" in message and "3 layers" in message
+    assert wait_no_runners(testbed4, timeout=10) == {}
+
+
+def test_a_memory_aware_pipeline_gives_the_bigger_node_more_layers_and_the_same_answer(server, testbed4):
+    status = load(server, "uneven", "tiny-llama-3kv")
+    plan = status["sharding"]
+    assert plan["strategy"] == "pipeline"
+    layers = {r["node"]: r["layers"][1] - r["layers"][0] for r in plan["ranks"]}
+    assert layers["node2"] > layers["node1"] >= 1 and sum(layers.values()) == 3
+    reply = server.openai().completions.create(model="tiny-llama-3kv", prompt="Hello world", max_tokens=8,
+                                               temperature=0)
+    _, ref = greedy(testbed4.node_dir("node1") / "models" / "tiny-llama-3kv", prompt="Hello world", max_tokens=8)
+    assert reply.choices[0].text == ref
+    server.http.post("/admin/uneven/unload")
+
+
+def test_a_request_while_the_cluster_loads_gets_503_with_retry_after(server):
+    server.http.post("/admin/two/unload")
+    r = server.http.post("/admin/two/load", json={"model": "tiny-llama"})
+    assert r.status_code == 202 and r.json()["phase"] == "loading"
+    chat = server.http.post("/v1/chat/completions", json={"model": "tiny-llama", "messages": CHAT})
+    assert chat.status_code == 503 and int(chat.headers["Retry-After"]) > 0
+    assert chat.json()["error"]["type"] == "service_unavailable"
+    server.wait_phase("two", {"idle"})
+
+
+def test_the_cli_loads_shows_status_and_unloads_through_the_server(server, testbed4):
+    from support.dists import run_odyssai
+
+    server.http.post("/admin/two/unload")
+    env = {"ODYSSAI_HOME": str(server.home)}
+    r = run_odyssai("load", "two", "tiny-llama", "--server", server.url, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "two serves tiny-llama" in r.stdout and "node2" in r.stdout
+    r = run_odyssai("status", "two", "--json", "--server", server.url, env=env)
+    assert json.loads(r.stdout)["phase"] == "idle"
+    r = run_odyssai("unload", "two", "--server", server.url, env=env)
+    assert r.returncode == 0 and "unloaded" in r.stdout
+    assert wait_no_runners(testbed4, timeout=10) == {}
+    r = run_odyssai("load", "two", "no-such-model", "--server", server.url, env=env)
+    assert r.returncode != 0 and "no-such-model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_list_shows_what_each_node_has_with_size_and_architecture(server, testbed4):
+    from support.dists import run_odyssai
+
+    r = run_odyssai("models", "list", "four", "--json", env={"ODYSSAI_HOME": str(server.home)})
+    assert r.returncode == 0, r.stderr
+    listing = json.loads(r.stdout)
+    assert list(listing) == testbed4.node_names
+    for node, info in listing.items():
+        names = {m["name"]: m for m in info["models"]}
+        assert {"tiny-llama", "tiny-qwen3", "tiny-llama-3kv"} <= set(names)
+        assert names["tiny-qwen3"]["architecture"] == "qwen3" and names["tiny-llama"]["size_bytes"] > 0

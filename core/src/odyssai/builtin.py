@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import hookimpl
-from .sharding import LoadReport, ModelInfo, ShardPlan, ShardStrategy
+from .sharding import ModelInfo, ShardPlan, ShardStrategy
 
 
 class SingleRank(ShardStrategy):

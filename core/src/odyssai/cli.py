@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_errors import err, fail, user_errors  # noqa: F401  (plugins import them from here too)
 from .errors import OdyssaiError
 
 app = typer.Typer(name="odyssai", help="OdyssAI-X: one MLX model across 1-5 Macs.",
@@ -25,25 +26,6 @@ app.add_typer(topology_app, name="topology")
 app.add_typer(config_app, name="config")
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-
-def fail(e: OdyssaiError) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-    raise typer.Exit(e.exit_code)
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: turn an OdyssaiError into a one-line message and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        try:
-            return fn(*a, **kw)
-        except OdyssaiError as e:
-            fail(e)
-
-    return wrapper
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,15 +11,15 @@ Mounted by ``odyssai.cli``: ``app.add_typer(cluster_app, name="cluster")`` and
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from . import configurator as conf
+from .cli_errors import user_errors
 from .errors import Conflict
 
 
@@ -28,16 +28,6 @@ def _cli() -> Any:
     from . import cli
 
     return cli
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``odyssai.cli.user_errors``: an OdyssaiError becomes one line and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        return _cli().user_errors(fn)(*a, **kw)
-
-    return wrapper
 
 
 def settings() -> Any:

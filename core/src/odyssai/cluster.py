@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from . import protocol
-from .errors import (Conflict, LoadFailed, NotFound, OdyssaiError, Overloaded, ShardingRefused,
-                     Unavailable)
+from .errors import (Conflict, LoadFailed, NotFound, OdyssaiError, Overloaded, Unavailable)
 from .events import EventBus
 from .names import check_model_name
 from .selection import check_requested, choose_strategy

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Protocol
 
 from pydantic import ValidationError
 
-from .errors import Conflict, NotFound, OdyssaiError
+from .errors import Conflict, OdyssaiError
 from .names import check_cluster_name, check_name
 from .topology import Cluster, Node, Topology
 

@@ -24,7 +24,7 @@ import asyncssh
 
 from . import protocol
 from .errors import LoadFailed
-from .ssh import command_line, connect, where
+from .ssh import command_line, connect
 from .topology import Node
 from .transport import RankSetup
 

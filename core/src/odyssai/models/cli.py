@@ -96,3 +96,56 @@ def pull_command(
 
     _run(work, lambda p: f"{name} is already in {p.parent}; nothing to do" if already[0]
          else f"pulled {name} into {p}")
+
+
+@models_app.command("list")
+def list_command(
+    cluster: Optional[str] = typer.Argument(None, help="a cluster: list what each of its nodes has"),
+    models_dir: Optional[Path] = _MODELS_DIR,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The models each node of a cluster has (name, size, architecture); without a cluster, this machine's."""
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..errors import OdyssaiError
+    from .inventory import LIST_PROGRAM, cluster_inventory, human_size, parse_listing
+
+    try:
+        if cluster:
+            from ..settings import load_settings
+            from ..topology import load_topology
+
+            spec = load_topology(load_settings().topology_path).cluster(cluster)
+            listing = asyncio.run(cluster_inventory(spec))
+        else:
+            where = str(models_dir or default_models_dir())
+            res = subprocess.run([sys.executable, "-c", LIST_PROGRAM, where], capture_output=True, text=True)
+            listing = {"this machine": parse_listing(res.stdout)}
+    except OdyssaiError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(e.exit_code) from None
+    if as_json:
+        typer.echo(json.dumps(listing, indent=2))
+        return
+    table = Table("node", "model", "size", "architecture", "layers", "bits")
+    failed = False
+    for node, info in listing.items():
+        if "error" in info:
+            failed = True
+            table.add_row(node, f"[red]cannot list: {' '.join(info['error'])}[/]", "", "", "", "")
+            continue
+        if not info["models"]:
+            table.add_row(node, "(none in " + info["models_dir"] + ")" if info["exists"]
+                          else f"[yellow]models_dir {info['models_dir']} does not exist[/]", "", "", "", "")
+        for m in info["models"]:
+            table.add_row(node, m["name"], human_size(m.get("size_bytes")), m.get("architecture", "?"),
+                          str(m.get("layers") or ""), str(m.get("bits") or ""))
+    Console().print(table)
+    if failed:
+        raise typer.Exit(1)

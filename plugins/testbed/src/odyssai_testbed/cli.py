@@ -7,16 +7,17 @@ default ``$ODYSSAI_HOME/testbed/<name>``) and writes it into the topology file a
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 import typer
 
 from odyssai.errors import OdyssaiError
 
 from . import plan, registry
+from odyssai.cli_errors import user_errors
+
 from .testbed import DEFAULT_NAME, Testbed
 
 testbed_app = typer.Typer(
@@ -26,20 +27,6 @@ cable_app = typer.Typer(help="Pull or plug a Thunderbolt cable between two nodes
 testbed_app.add_typer(cable_app, name="cable")
 
 NAME = typer.Option(DEFAULT_NAME, "--name", "-n", help="which testbed")
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """An OdyssaiError becomes 'error: <one line>' on stderr and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        try:
-            return fn(*a, **kw)
-        except OdyssaiError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper
 
 
 @testbed_app.command("up")

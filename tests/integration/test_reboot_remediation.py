@@ -130,3 +130,58 @@ def test_the_reboot_command_reboots_every_node_and_reloads(jaccl_testbed, tmp_pa
     finally:
         srv.stop()
     assert wait_no_runners(tb) == {}
+
+
+TEST_TRANSPORT = '''
+"""A test transport, installed by hand for one test: ring's wiring with jaccl's failure reading,
+so a ring cluster on Linux can meet the queue-pair quirk (injected) and heal it."""
+from odyssai import hookimpl
+from odyssai_transport_jaccl.failures import classify, root_cause
+from odyssai_transport_ring.ring import RingTransport
+
+
+class RingWithJacclFailures(RingTransport):
+    name = "ring-jaccl-failures"
+
+    def classify(self, text, *, rank=None, node=None):
+        return classify(text, rank=rank, node=node)
+
+    def root_cause(self, failures):
+        return root_cause(failures)
+
+
+@hookimpl
+def odyssai_register_transports(register):
+    register(RingWithJacclFailures())
+'''
+
+
+def test_automatic_remediation_reboots_the_failed_node_and_reloads_by_itself(jaccl_testbed, tmp_path):
+    import time
+
+    from support.dists import install_dist
+
+    tb = jaccl_testbed
+    site = tmp_path / "site"
+    install_dist(site, "odyssai-test-transport", "test_transport", "odyssai_test_transport", TEST_TRANSPORT)
+    path = tmp_path / "topology.yaml"
+    spec = load_topology(path).cluster("studio")
+    save_clusters(path, {"studio": spec.model_copy(update={"backend": "ring-jaccl-failures", "rdma_to": None})})
+    srv = Server(tmp_path, env={"ODYSSAI_AUTO_REMEDIATE": "true", "PYTHONPATH": str(site)})
+    try:
+        r = srv.http.post("/admin/studio/load", params={"wait": "true"}, json={
+            "model": "tiny-llama", "fault_injection": {"rank": 1, "load_error": ERRNO_16}})
+        assert r.status_code == 502 and "errno 16" in r.json()["error"]["message"]
+        deadline = time.monotonic() + 180
+        while True:
+            status = srv.status("studio")
+            if status["phase"] == "idle" and status.get("reboot"):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.5)
+        report = status["reboot"]
+        assert report["ok"] and [n["node"] for n in report["nodes"]] == ["node2"]
+        assert status["model"] == "tiny-llama"
+    finally:
+        srv.stop()
+    assert wait_no_runners(tb) == {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..sharding import LoadReport, Progress
 
@@ -35,17 +35,21 @@ def weight_files(model_path: str | Path) -> list[str]:
     return sorted(p.name for p in Path(model_path).glob("model*.safetensors"))
 
 
-def eval_parameters(model: Any, progress: Progress) -> None:
-    """Materialize the (lazy) parameters layer by layer, reporting each layer as done."""
+def eval_parameters(model: Any, progress: Progress, describe: Callable[[int, int], str] | None = None,
+                    rest: str = "embeddings, norms and head") -> None:
+    """Materialize the (lazy) parameters layer by layer, reporting each layer as done.
+
+    ``describe(i, n)`` names layer ``i`` of the ``n`` this model holds in the progress text.
+    """
     import mlx.core as mx
 
     layers = list(getattr(model, "layers", None) or [])
     total = len(layers) + 1
     for i, layer in enumerate(layers):
         mx.eval(layer.parameters())
-        progress(i + 1, total, f"layer {i + 1}/{len(layers)}")
+        progress(i + 1, total, describe(i, len(layers)) if describe else f"layer {i + 1}/{len(layers)}")
     mx.eval(model.parameters())
-    progress(total, total, "embeddings, norms and head")
+    progress(total, total, rest)
 
 
 def load_whole_model(model_path: str | Path, progress: Progress) -> tuple[Any, LoadReport]:

@@ -102,15 +102,10 @@ def check_local_weights(model: Any, weight_map: dict[str, str], start: int, end:
 
 def eval_local(model: Any, progress: Progress, start: int) -> None:
     """Materialize this rank's layers one by one, then the shared part."""
-    import mlx.core as mx
+    from odyssai.runner.loading import eval_parameters
 
-    layers = list(model.layers)
-    total = len(layers) + 1
-    for i, layer in enumerate(layers):
-        mx.eval(layer.parameters())
-        progress(i + 1, total, f"layer {start + i} ({i + 1}/{len(layers)} on this rank)")
-    mx.eval(model.parameters())
-    progress(total, total, "embeddings, norm and head")
+    eval_parameters(model, progress, lambda i, n: f"layer {start + i} ({i + 1}/{n} on this rank)",
+                    rest="embeddings, norm and head")
 
 
 def load_pipeline(model_path: Any, group: Any, plan: ShardPlan, rank: int,

@@ -54,3 +54,23 @@ def test_config_show_masks_the_api_key(tmp_path):
 def test_plugins_lists_the_installed_transports(tmp_path):
     r = run_odyssai("plugins", env={"ODYSSAI_HOME": str(tmp_path)})
     assert r.returncode == 0 and "odyssai-transport-ring" in r.stdout
+
+
+def test_topology_validate_accepts_a_ring_wiring_of_four_nodes(tmp_path):
+    ring = """\
+clusters:
+  ring4:
+    nodes:
+      - {name: a, host: 10.0.0.1}
+      - {name: b, host: 10.0.0.2}
+      - {name: c, host: 10.0.0.3}
+      - {name: d, host: 10.0.0.4}
+    rdma_to:
+      a: {b: rdma_en2, d: rdma_en3}
+      b: {a: rdma_en2, c: rdma_en3}
+      c: {b: rdma_en2, d: rdma_en3}
+      d: {c: rdma_en2, a: rdma_en3}
+"""
+    (tmp_path / "topology.yaml").write_text(ring)
+    r = run_odyssai("topology", "validate", "ring4", env={"ODYSSAI_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr

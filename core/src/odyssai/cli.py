@@ -105,7 +105,10 @@ def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
         except OdyssaiError as e:
             problems.append(str(e))
         if c.rdma_to is not None:
-            report = validate_mesh([n.name for n in c.nodes], c.rdma_to)
+            names = [n.name for n in c.nodes]
+            report = validate_mesh(names, c.rdma_to)
+            if not report.ok and len(names) > 3 and validate_mesh(names, c.rdma_to, "ring").ok:
+                report = validate_mesh(names, c.rdma_to, "ring")  # a ring is a valid wiring too
             problems += report.problems
         if problems:
             bad += 1

@@ -195,15 +195,9 @@ class Cluster:
             for r in self.ranks:
                 if r.process is None or r.index == first:
                     continue
-                inbox = r.process._inbox
-                while not inbox.empty():
-                    msg = inbox.get_nowait()
-                    if msg is None:
-                        r.process.exit_status = r.process.exit_status or -1
-                        inbox.put_nowait(None)
-                        break
+                pending, exited = r.process.drain()
+                for msg in pending:
                     self._handle_common(r, msg)
-                exited = not inbox.empty() and inbox._queue[-1] is None  # type: ignore[attr-defined]
                 if r.error is None and not exited:
                     waiting = True
             if not waiting or time.monotonic() >= deadline:

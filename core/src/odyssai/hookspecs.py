@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import typer
 
     from .discovery import Discoverer
+    from .doctor import DoctorCheck
     from .remediation import Remedy
     from .sharding import ModelInfo, ShardStrategy
     from .transport import Transport
@@ -98,12 +99,13 @@ def odyssai_register_remedies(register: Callable[["Remedy"], None]) -> None:
 
 
 @hookspec
-def odyssai_register_doctor_checks(register: Callable[[Any], None]) -> None:
+def odyssai_register_doctor_checks(register: Callable[["DoctorCheck"], None]) -> None:
     """Register checks that ``odyssai doctor`` runs on every node of a cluster.
 
     Called once when the plugin manager is built.
 
-    :param register: call ``register(check)`` once per ``DoctorCheck`` instance.
+    :param register: call ``register(check)`` once per ``odyssai.doctor.DoctorCheck`` instance; its
+        ``name`` must be unique across all installed plugins.
     """
 
 

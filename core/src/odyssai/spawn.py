@@ -124,6 +124,18 @@ class RankProcess:
             return await self._inbox.get()
         return await asyncio.wait_for(self._inbox.get(), timeout)
 
+    def drain(self) -> tuple[list[Any], bool]:
+        """The messages already received (without waiting), and whether stdout has closed."""
+        out, closed = [], False
+        while not self._inbox.empty():
+            msg = self._inbox.get_nowait()
+            if msg is None:
+                closed = True
+                self._inbox.put_nowait(None)  # later readers see the end too
+                break
+            out.append(msg)
+        return out, closed
+
     async def messages(self) -> AsyncIterator[Any]:
         while True:
             msg = await self._inbox.get()

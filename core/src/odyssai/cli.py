@@ -52,10 +52,11 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="machine-read
                 "failed": [f.__dict__ for f in pm.failures]}
         typer.echo(json.dumps(data, indent=2))
         return
-    table = Table("plugin", "distribution", "version", "hooks", "registers")
+    table = Table("plugin", "distribution", "version", "hooks (odyssai_...)", "registers")
     for i in infos:
         regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in i.registers.items())
-        table.add_row(i.name, i.distribution, i.version, "\n".join(i.hooks), regs)
+        hooks = "\n".join(h.removeprefix("odyssai_") for h in i.hooks)
+        table.add_row(i.name, i.distribution, i.version, hooks, regs)
     out.print(table)
     for f in pm.failures:
         err.print(f"[yellow]not loaded:[/] {f.name} ({f.distribution}): {f.error}", highlight=False)

@@ -457,8 +457,19 @@ class Cluster:
         finished = False
         try:
             await self.ranks[0].process.send(request)  # type: ignore[union-attr]
+            held: Any = _NOTHING
             while True:
-                msg = await q.get()
+                msg, held = (await q.get() if held is _NOTHING else held), _NOTHING
+                if isinstance(msg, protocol.Tokens):
+                    # a slow reader gets the tokens already waiting as one larger chunk
+                    batch = [msg]
+                    while not q.empty():
+                        nxt = q.get_nowait()
+                        if not isinstance(nxt, protocol.Tokens):
+                            held = nxt
+                            break
+                        batch.append(nxt)
+                    msg = _merge(batch)
                 if msg is None:
                     raise LoadFailed(f"cluster {self.name} failed while generating",
                                      hint=(self.error or {}).get("remedy") or f"see odyssai logs {self.name}")
@@ -620,6 +631,20 @@ class Cluster:
                 out += [{"rank": r.index, "node": r.node.name, "line": line}
                         for line in list(r.process.stderr_lines)[-last:]]
         return out
+
+
+_NOTHING = object()
+
+
+def _merge(msgs: list[Any]) -> Any:
+    """Several ``Tokens`` of one request as one (text, token ids and logprobs in order)."""
+    if len(msgs) == 1:
+        return msgs[0]
+    first = msgs[0]
+    lps = [lp for m in msgs for lp in (m.logprobs or [])]
+    return protocol.Tokens(id=first.id, text="".join(m.text for m in msgs),
+                           token_ids=[t for m in msgs for t in m.token_ids],
+                           logprobs=lps if first.logprobs is not None else None)
 
 
 class SessionWatch:

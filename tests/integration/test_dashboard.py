@@ -105,7 +105,7 @@ def testbed2(module_testbed_factory):
 @pytest.fixture(scope="module")
 def server(testbed2, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("dashboard")
-    # a testbed node reboots in a moment; 3 s down is long enough for the reboot flow to see it go
+    # a testbed node is back after 3 s, about as long as the page's rebooting state is watched
     save_clusters(home / "topology.yaml", {"two": testbed2.cluster(reboot_delay=3.0)})
     srv = Server(home)
     try:

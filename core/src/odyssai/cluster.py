@@ -245,7 +245,7 @@ class Cluster:
         return f
 
     async def _auto_remedy(self, error: dict[str, Any]) -> None:
-        nodes = [error["node"]] if error.get("node") and error.get("action") != "reboot_all" else None
+        nodes = [error["node"]] if error.get("node") else None  # the node that failed, else all
         try:
             await self.reboot(nodes, reason="automatic remediation of: " + error.get("message", ""))
         except OdyssaiError as e:
@@ -674,6 +674,7 @@ class ClusterManager:
         self.pm = pm
         self.events = EventBus()
         self.clusters: dict[str, Cluster] = {}
+        self._added: set[str] = set()
         self.refresh()
 
     def refresh(self) -> None:
@@ -687,8 +688,10 @@ class ClusterManager:
                 c.spec = spec  # keeps what a failed cluster remembers (its model, its error)
                 c.ranks = [Rank(i, n) for i, n in enumerate(spec.nodes)]
         for name in list(self.clusters):
-            if name not in topo.clusters and self.clusters[name].state == "unloaded":
-                del self.clusters[name]
+            c = self.clusters[name]
+            if (name not in topo.clusters and name not in self._added
+                    and c.state in {"unloaded", "failed"} and not c._lock.locked()):
+                del self.clusters[name]  # deleted from the file, and nothing of it runs
 
     def get(self, name: str) -> Cluster:
         if name not in self.clusters or self.clusters[name].state in {"unloaded", "failed"}:
@@ -703,6 +706,7 @@ class ClusterManager:
         """Add a cluster that is not in the topology file (e.g. the local demo cluster)."""
         c = Cluster(name, spec, self)
         self.clusters[name] = c
+        self._added.add(name)  # not in the file: refresh() must not forget it
         return c
 
     def serving(self, model: str) -> Cluster:

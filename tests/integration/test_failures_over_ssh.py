@@ -60,26 +60,49 @@ def test_killing_the_server_leaves_no_runner_within_seconds(home, testbed4):
     assert wait_no_runners(testbed4, timeout=15) == {}
 
 
-def test_a_shape_mismatch_names_the_rank_the_tensor_and_both_shapes(home, testbed4):
+def broken_copy(testbed4, name: str, **config) -> None:
+    """``name`` on the first two nodes: tiny-llama's files (symlinked), config.json changed."""
     import json
 
     for node in testbed4.node_names[:2]:
         path = testbed4.node_dir(node) / "models" / "tiny-llama" / "config.json"
-        broken = testbed4.node_dir(node) / "models" / "tiny-broken"
+        broken = testbed4.node_dir(node) / "models" / name
         broken.mkdir(exist_ok=True)
         for f in path.parent.iterdir():
             target = broken / f.name
-            if not target.exists():
-                target.symlink_to(f) if f.name != "config.json" else None
-        config = json.loads(path.read_text())
-        config["intermediate_size"] = 96
-        (broken / "config.json").write_text(json.dumps(config))
+            if not target.exists() and f.name != "config.json":
+                target.symlink_to(f)
+        (broken / "config.json").write_text(json.dumps({**json.loads(path.read_text()), **config}))
+
+
+@pytest.mark.parametrize("sharding", ["tensor", "pipeline"])
+def test_a_shape_mismatch_names_the_rank_the_tensor_and_both_shapes(home, testbed4, sharding):
+    broken_copy(testbed4, "tiny-broken", intermediate_size=96)
     srv = Server(home)
     try:
-        r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-broken"})
+        r = srv.http.post("/admin/good/load", params={"wait": "true"},
+                          json={"model": "tiny-broken", "sharding": sharding})
         assert r.status_code == 502, r.text
         message = r.json()["error"]["message"]
-        assert "rank" in message and "mlp" in message and "96" in message and "128" in message
+        assert "rank" in message and "shape mismatch" in message and "mlp" in message, message
+        assert "96" in message and "128" in message, message
         assert wait_no_runners(testbed4) == {}
+    finally:
+        srv.stop()
+
+
+def test_a_model_directory_without_config_json_fails_naming_the_nodes_and_the_error(home, testbed4):
+    for node in testbed4.node_names[:2]:
+        (testbed4.node_dir(node) / "models" / "tiny-noconfig").mkdir(exist_ok=True)
+    srv = Server(home)
+    try:
+        r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-noconfig"})
+        assert r.status_code == 502, r.text
+        message = r.json()["error"]["message"]
+        assert "node1" in message and "node2" in message and "no config.json" in message, message
+        assert "PipelineMixin" not in message
+        assert wait_no_runners(testbed4) == {}
+        assert srv.http.post("/admin/good/load", params={"wait": "true"},
+                             json={"model": "tiny-llama"}).status_code == 200
     finally:
         srv.stop()

@@ -33,6 +33,19 @@ def test_a_two_rank_tensor_load_walks_every_rank_from_starting_through_loading_t
     assert {c["cluster"]: c["phase"] for c in listed}["two"] == "idle"
 
 
+def test_each_tensor_rank_holds_about_half_of_the_layers_parameters(server, testbed4):
+    """The split really happened: each rank reports what it holds after loading."""
+    from support.pipemodels import layer_parameters
+
+    status = load(server, "two", "tiny-llama")
+    whole = sum(layer_parameters(testbed4.node_dir("node1") / "models" / "tiny-llama").values())
+    held = [r["parameters"]["layer_parameters"] for r in status["ranks"]]
+    for rank, n in zip(status["ranks"], held):
+        assert 0.45 * whole < n < 0.55 * whole, (rank, whole)  # 1/2 of every projection, norms whole
+        assert rank["parameters"]["layer_bytes"] == 4 * n  # float32
+    assert whole < sum(held) < 1.05 * whole
+
+
 def test_greedy_output_over_two_ranks_equals_the_unsharded_model(server, testbed4):
     load(server, "two", "tiny-llama")
     reply = server.openai().chat.completions.create(model="tiny-llama", messages=CHAT, max_tokens=12,

@@ -60,9 +60,10 @@ def split_by_layer(model: TinyModel) -> tuple[str, ...]:
     return tuple(names)
 
 
-def node_copy(model_path: Path, models_dir: Path, files: list[str]) -> Path:
-    """``models_dir/<name>``: the model as a node holding only the weight ``files`` has it."""
-    dest = Path(models_dir) / model_path.name
+def node_copy(model_path: Path, models_dir: Path, files: list[str], name: str | None = None) -> Path:
+    """``models_dir/<name>``: the model as a node holding only the weight ``files`` has it
+    (``name``: the model's directory name on the node, by default the one it has here)."""
+    dest = Path(models_dir) / (name or model_path.name)
     dest.mkdir(parents=True, exist_ok=True)
     for entry in model_path.iterdir():
         weights = entry.name.endswith(".safetensors")
@@ -116,3 +117,18 @@ def unsharded_tokens(model_path: Path, prompt: str, max_tokens: int) -> list[int
     model, _ = load_model(Path(model_path))
     ids = load_tokenizer(model_path).encode(prompt)
     return [int(t) for t, _ in generate_step(mx.array(ids), model, max_tokens=max_tokens)]
+
+
+def layer_parameters(model_path: Path) -> dict[int, int]:
+    """Parameters (elements) of each decoder layer of the unsharded model, by layer number."""
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import load_model
+
+    from odyssai_shard_pipeline.weights import layer_of
+
+    model, _ = load_model(Path(model_path), lazy=True)
+    out: dict[int, int] = {}
+    for name, value in tree_flatten(model.parameters()):
+        if (layer := layer_of(name)) is not None:
+            out[layer] = out.get(layer, 0) + int(value.size)
+    return out

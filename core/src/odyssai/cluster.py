@@ -44,6 +44,8 @@ class Rank:
     pid: int | None = None
     error: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
+    #: what the loaded rank holds: parameters, bytes, layer_parameters, layer_bytes
+    parameters: dict[str, int] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
     process: RankProcess | None = None
@@ -51,7 +53,7 @@ class Rank:
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.index, "node": self.node.name, "phase": self.phase,
                 "progress": self.progress, "pid": self.pid, "error": self.error,
-                "files": self.files, "history": self.history[-20:]}
+                "files": self.files, "parameters": self.parameters, "history": self.history[-20:]}
 
 
 class Cluster:
@@ -368,12 +370,19 @@ class Cluster:
             raise NotFound(f"model {model!r} is not under models_dir on node(s) {where_}"
                            + (f": {detail}" if detail else ""), param="model",
                            hint="copy the model to every node first (or `odyssai models pull`)")
+        broken = [(r, f) for r, f in zip(self.ranks, found) if f.error]
+        if broken:
+            errors = sorted({f.error for _, f in broken if f.error})
+            where_ = ", ".join(r.node.name for r, _ in broken)
+            raise LoadFailed(f"cluster {self.name}: model {model!r} cannot be loaded from node(s) {where_}: "
+                             + "; ".join(errors), param="model",
+                             hint="fix the model directory under models_dir on those nodes "
+                                  "(config.json, tokenizer and model*.safetensors)")
         first = found[0]
         info = ModelInfo(name=model, config=first.config, facts=first.facts)
         strategy = choose_strategy(self.pm, info, len(self.ranks), sharding)
-        resources = [NodeResources(r.node.name,
-                                   r.node.memory_bytes or int(r.facts.get("memory_bytes", 0)),
-                                   r.node.memory_bytes or int(r.facts.get("free_bytes", 0)))
+        resources = [NodeResources(r.node.name, int(r.facts.get("memory_bytes", 0) or 0),
+                                   int(r.facts.get("free_bytes", 0) or 0), int(r.node.memory_bytes or 0))
                      for r in self.ranks]
         plan = strategy.plan(info, resources)
         self.plan = plan
@@ -386,7 +395,7 @@ class Cluster:
                 backend=transport.mlx_backend, max_batch=self.settings.max_batch,
                 fault_load_error=fault.get(rank.index)))
             loaded = await self._expect(rank, protocol.Loaded, self.settings.load_timeout, "loading")
-            rank.files = loaded.files
+            rank.files, rank.parameters = loaded.files, dict(loaded.parameters)
             if rank.index == 0:
                 self._eos = loaded.eos_token_ids
             self._set_rank_phase(rank, "idle")

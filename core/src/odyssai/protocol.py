@@ -122,10 +122,14 @@ class Progress(_Msg):
 
 
 class Loaded(_Msg):
+    """A rank's part is loaded: the weight files it read, and what it holds (``parameters``:
+    counts and bytes of its local parameters, in total and in the decoder layers)."""
+
     type: Literal["loaded"] = "loaded"
     files: list[str] = Field(default_factory=list)
     seconds: float = 0.0
     eos_token_ids: list[int] = Field(default_factory=list)
+    parameters: dict[str, int] = Field(default_factory=dict)
 
 
 class TokenLogprob(_Msg):

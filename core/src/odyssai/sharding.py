@@ -40,11 +40,13 @@ class ModelInfo:
 
 @dataclass
 class NodeResources:
-    """A node's memory as read at load time (or overridden in topology.yaml)."""
+    """A node's memory as its runner read it at load time (0: unknown), and the node's
+    ``memory_bytes`` of topology.yaml, which overrides the reading when set (0: not set)."""
 
     name: str
     memory_bytes: int = 0
     free_bytes: int = 0
+    override_bytes: int = 0
 
 
 @dataclass
@@ -74,6 +76,20 @@ class LoadReport:
     """What a rank loaded: the weight files it read (relative to the model directory)."""
 
     files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LocalParameters:
+    """What a loaded rank holds, counted from the model it returned (so a split that did not
+    happen shows): parameters (elements) and bytes, in the decoder layers and in total."""
+
+    parameters: int = 0
+    bytes: int = 0
+    layer_parameters: int = 0
+    layer_bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 class ShardStrategy:

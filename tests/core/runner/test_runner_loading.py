@@ -2,7 +2,7 @@
 
 import pytest
 
-from odyssai.runner.loading import ModelPathError, describe_load_error, resolve_model
+from odyssai.runner.loading import ModelPathError, describe_load_error, local_parameters, resolve_model
 from odyssai.runner.node import _meminfo_linux
 
 
@@ -40,3 +40,18 @@ def test_any_other_load_error_is_one_line_with_the_rank():
 def test_meminfo_gives_total_and_available_bytes():
     total, free = _meminfo_linux("MemTotal:  1000 kB\nMemFree:  10 kB\nMemAvailable:  600 kB\n")
     assert (total, free) == (1000 * 1024, 600 * 1024)
+
+
+def test_a_rank_counts_the_parameters_it_holds_in_its_layers_and_in_total():
+    import mlx.nn as nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed_tokens = nn.Embedding(10, 4)                                        # 40
+            self.layers = [nn.Linear(4, 4, bias=False), nn.Linear(4, 2, bias=False)]      # 16, 8
+
+    model = Model()
+    model.layers[0] = None  # as mlx-lm's pipeline() leaves the layers of other ranks
+    held = local_parameters(model).to_dict()
+    assert held == {"parameters": 48, "bytes": 4 * 48, "layer_parameters": 8, "layer_bytes": 4 * 8}

@@ -26,7 +26,7 @@ def serve(tmp_path, built, memories, sharding, prompt, max_tokens):
     """Load ``built`` on local nodes with these memories (each holding only the files of the
     plan we expect), generate once, unload; returns (status after load, token ids)."""
     expected = plan_layers(built.model.config["num_hidden_layers"],
-                           [NodeResources(f"n{r}", m, m) for r, m in enumerate(memories)])
+                           [NodeResources(f"n{r}", override_bytes=m) for r, m in enumerate(memories)])
     nodes = []
     for r, memory in enumerate(memories):
         node = tmp_path / f"n{r}"

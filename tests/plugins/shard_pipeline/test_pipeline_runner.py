@@ -10,6 +10,7 @@ from odyssai.protocol import Generate, SamplingParams
 
 from support.pipemodels import node_copy, unsharded_tokens
 from support.runnerclient import LocalCluster, RunnerProcess, free_ports
+from support.tinymodels import rewrite_config
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +21,15 @@ PROMPTS = {"a": ("Hello world! How are you today?", 8), "b": ("The quick brown f
 def runners(tmp_path):
     started: list[RunnerProcess] = []
 
-    def start(built, plan) -> LocalCluster:
+    def start(built, plan, **config) -> LocalCluster:
+        """One runner per rank; ``config`` changes each node's config.json."""
         hostfile = tmp_path / "hosts.json"
         hostfile.write_text(json.dumps([[f"127.0.0.1:{p}"] for p in free_ports(plan.n_ranks)]))
         for r in range(plan.n_ranks):
             node = tmp_path / f"node{r}"
-            node_copy(built.model.path, node, built.files_of(*plan.ranks[r]["layers"]))
+            copy = node_copy(built.model.path, node, built.files_of(*plan.ranks[r]["layers"]))
+            if config:
+                rewrite_config(copy, **config)
             started.append(RunnerProcess(r, plan.n_ranks, node, tmp_path, hostfile))
         return LocalCluster(started)
 
@@ -46,3 +50,46 @@ def test_the_runner_serves_a_pipelined_model_like_the_unsharded_one(tiny, runner
     for id, (prompt, n) in PROMPTS.items():
         assert cluster.rank0.completion(id).token_ids == unsharded_tokens(built.model.path, prompt, n)
     assert cluster.shutdown() == [0] * n_ranks
+
+
+def test_each_rank_reports_exactly_the_parameters_of_its_own_layers(tiny, runners):
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import load_model
+
+    built = tiny("deepseek_v3")
+    plan = built.plan(2)
+    whole, _ = load_model(built.model.path, lazy=True)
+    sizes = {name: v.size for name, v in tree_flatten(whole.parameters())}
+    shared = sum(n for name, n in sizes.items() if ".layers." not in name)
+
+    def layer_params(start, end):
+        return sum(n for name, n in sizes.items()
+                   if any(name.startswith(f"model.layers.{i}.") for i in range(start, end)))
+
+    loaded = runners(built, plan).load(built.model.name, "pipeline", plan=plan.to_dict())
+    for r, msg in enumerate(loaded):
+        start, end = plan.ranks[r]["layers"]
+        assert msg.parameters["layer_parameters"] == layer_params(start, end)
+        assert msg.parameters["parameters"] == shared + layer_params(start, end)
+        assert msg.parameters["bytes"] == 4 * msg.parameters["parameters"]  # float32
+    assert sum(m.parameters["layer_parameters"] for m in loaded) == layer_params(0, 4)
+
+
+@pytest.mark.parametrize("kind, failing_rank", [
+    ("llama_3kv", 0),     # this plugin's own pipeline: every layer is wrong, rank 0 says so
+    ("deepseek_v3", 1),   # PipelineMixin: only layer 0 is dense (intermediate_size), on rank 1
+])
+def test_weights_that_do_not_fit_config_json_fail_the_load_naming_rank_tensor_and_shapes(
+        tiny, runners, kind, failing_rank):
+    built = tiny(kind)
+    plan = built.plan(2)
+    cluster = runners(built, plan, intermediate_size=80)
+    cluster.load(built.model.name, "pipeline", plan=plan.to_dict(), wait=False)
+    rank = cluster.runners[failing_rank]
+    error = rank.expect("error", timeout=120)
+    hidden = built.model.config["hidden_size"]
+    assert error.message.startswith(f"rank {failing_rank}: shape mismatch for tensor model.layers."), error.message
+    assert ".mlp." in error.message
+    assert (f"({hidden}, 128)" in error.message and f"({hidden}, 80)" in error.message
+            or f"(128, {hidden})" in error.message and f"(80, {hidden})" in error.message), error.message
+    assert rank.wait(30) is not None and "idle" not in rank.phases()

@@ -58,10 +58,33 @@ def test_every_rank_gets_at_least_one_layer_however_small_its_memory():
     assert proportional_counts(5, [1, 1000, 1]) == [1, 3, 1]
 
 
-def test_free_memory_is_used_only_when_no_total_is_known():
-    assert [r["num_layers"] for r in plan_layers(12, nodes(0, 0, free=(30 * GiB, 10 * GiB))).ranks] == [9, 3]
-    by_total = plan_layers(12, nodes(64 * GiB, 64 * GiB, free=(30 * GiB, 10 * GiB)))
-    assert [r["num_layers"] for r in by_total.ranks] == [6, 6]
+def test_the_nodes_free_memory_is_what_the_split_follows():
+    plan = plan_layers(12, nodes(64 * GiB, 64 * GiB, free=(30 * GiB, 10 * GiB)))
+    assert [r["num_layers"] for r in plan.ranks] == [9, 3]
+    assert [r["memory_bytes"] for r in plan.ranks] == [30 * GiB, 10 * GiB]
+    assert plan.summary.endswith("(split by free memory: m1 30 GiB, m2 10 GiB)")
+
+
+def test_equal_free_memory_splits_evenly_even_when_the_totals_differ():
+    assert [r["num_layers"] for r in plan_layers(12, nodes(128 * GiB, 64 * GiB, free=(20 * GiB, 20 * GiB))).ranks] == [6, 6]
+
+
+def test_memory_bytes_of_topology_yaml_overrides_what_the_node_read():
+    read = [NodeResources("m1", 64 * GiB, 50 * GiB, 32 * GiB), NodeResources("m2", 64 * GiB, 10 * GiB, 96 * GiB)]
+    plan = plan_layers(4, read)
+    assert [r["num_layers"] for r in plan.ranks] == [1, 3]
+    assert plan.summary.endswith("(split by memory: m1 32 GiB, m2 96 GiB)")
+
+
+def test_total_memory_is_used_when_a_nodes_free_memory_is_unknown():
+    assert [r["num_layers"] for r in plan_layers(12, nodes(96 * GiB, 32 * GiB, free=(0, 10 * GiB))).ranks] == [9, 3]
+
+
+def test_readings_within_ten_percent_of_each_other_split_evenly():
+    """Free memory jitters from one reading to the next: alike nodes must not flip the split."""
+    for free in [(40 * GiB, 41 * GiB), (41 * GiB, 40 * GiB), (40 * GiB, 44 * GiB)]:
+        assert [r["num_layers"] for r in plan_layers(3, nodes(64 * GiB, 64 * GiB, free=free)).ranks] == [2, 1]
+    assert [r["num_layers"] for r in plan_layers(3, nodes(64 * GiB, 64 * GiB, free=(40 * GiB, 60 * GiB))).ranks] == [1, 2]
 
 
 def test_the_split_is_refused_when_there_are_fewer_layers_than_ranks():

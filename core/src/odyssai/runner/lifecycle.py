@@ -112,7 +112,7 @@ class Runner:
 
     def load(self, req: Load) -> tuple[Any, Any, Any, int | None]:
         from ..sharding import ShardPlan
-        from .loading import load_tokenizer, resolve_model
+        from .loading import load_tokenizer, local_parameters, resolve_model
 
         self.send(PhaseChanged(phase="loading", detail=req.model))
         started = time.perf_counter()
@@ -149,7 +149,8 @@ class Runner:
 
             mx.eval(mx.distributed.all_sum(mx.array(1.0), group=group, stream=mx.cpu))
         self.send(Loaded(files=list(report.files), seconds=round(time.perf_counter() - started, 3),
-                         eos_token_ids=sorted(int(i) for i in tokenizer.eos_token_ids)))
+                         eos_token_ids=sorted(int(i) for i in tokenizer.eos_token_ids),
+                         parameters=local_parameters(model).to_dict()))
         self.send(PhaseChanged(phase="idle"))
         return model, tokenizer, group, context_length(path)
 

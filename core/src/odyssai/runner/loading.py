@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from ..sharding import LoadReport, Progress
+from ..sharding import LoadReport, LocalParameters, Progress
 
 
 class ModelPathError(ValueError):
@@ -50,6 +50,25 @@ def eval_parameters(model: Any, progress: Progress, describe: Callable[[int, int
         progress(i + 1, total, describe(i, len(layers)) if describe else f"layer {i + 1}/{len(layers)}")
     mx.eval(model.parameters())
     progress(total, total, rest)
+
+
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def local_parameters(model: Any) -> LocalParameters:
+    """Count what ``model`` holds on this rank, in its decoder layers (``….layers.<i>.…``) and
+    in total: the figure that shows whether a split really happened."""
+    from mlx.utils import tree_flatten
+
+    out = LocalParameters()
+    for name, value in tree_flatten(model.parameters()):
+        size, nbytes = int(value.size), int(value.nbytes)
+        out.parameters += size
+        out.bytes += nbytes
+        if _LAYER.search(name):
+            out.layer_parameters += size
+            out.layer_bytes += nbytes
+    return out
 
 
 def load_whole_model(model_path: str | Path, progress: Progress) -> tuple[Any, LoadReport]:

@@ -6,6 +6,11 @@
 3. mlx-lm's ``load_model(lazy=True, strict=False)`` builds the model from a view of the model
    directory that shows only those safetensors files (symlinks in a temporary directory), so no
    other weight file is opened — quantization, ``sanitize`` and remote code work as usual.
+   ``strict=False`` is needed (the other ranks' layers are not there), so this module checks
+   what a strict load would for this rank's part (``CheckedLoad``): every tensor read has the
+   shape the model built from config.json expects (else MLX's own "Expected shape … but
+   received shape … for parameter …", which the runner reports naming rank, tensor and both
+   shapes), and every parameter of this rank's layers and of the shared part was read.
 4. The pipeline is set up: ``model.model.pipeline(group, split)`` for ``PipelineMixin`` models,
    a ``stage.PipelineStage`` in place of ``model.model`` for the families this plugin pipelines.
    Either way the model then runs exactly the plan's layers (checked).
@@ -20,7 +25,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 from odyssai.sharding import LoadReport, Progress, ShardPlan
 
@@ -84,20 +89,68 @@ def weights_view(model_path: Path, files: list[str]) -> Iterator[Path]:
         yield view
 
 
-def check_local_weights(model: Any, weight_map: dict[str, str], start: int, end: int) -> None:
-    """Own families only (tensor names are the checkpoint's): every parameter of the shared
-    part and of this rank's layers must be in the checkpoint, as a strict load would demand."""
+def check_local_weights(model: Any, names: Collection[str], start: int, end: int) -> None:
+    """Every parameter of the shared part and of layers ``start..end-1`` (by the model's own,
+    global layer numbers: call before the pipeline is set up) must be among the tensor
+    ``names`` read, as a strict load would demand."""
     from mlx.utils import tree_flatten
 
     missing = []
     for name, _ in tree_flatten(model.parameters()):
         layer = layer_of(name)
-        if (layer is None or start <= layer < end) and name not in weight_map:
+        if (layer is None or start <= layer < end) and name not in names:
             missing.append(name)
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise PipelineLoadError(f"the checkpoint has no tensor {', '.join(missing[:3])}{more} "
                                 f"({describe(start, end)} need them)")
+
+
+def check_shapes(model: Any, weights: list[tuple[str, Any]]) -> None:
+    """Each tensor read must have the shape of the model's parameter of that name (MLX's
+    strict-load wording, which ``odyssai.runner.loading.describe_load_error`` recognizes)."""
+    from mlx.utils import tree_flatten
+
+    expected = dict(tree_flatten(model.parameters()))
+    for name, value in weights:
+        have = expected.get(name)
+        if have is not None and tuple(have.shape) != tuple(value.shape):
+            raise ValueError(f"Expected shape {tuple(have.shape)} but received shape "
+                             f"{tuple(value.shape)} for parameter {name}")
+
+
+class CheckedLoad:
+    """mlx-lm's model classes for ``load_model(get_model_classes=...)``, with the model's
+    ``load_weights`` checking shapes and remembering which tensors were read (``loaded``).
+    mlx-lm itself is not patched: only the model instance built here is."""
+
+    def __init__(self) -> None:
+        self.loaded: set[str] = set()
+
+    def classes(self, config: dict[str, Any]) -> tuple[Any, Any]:
+        from mlx_lm.utils import _get_classes
+
+        model_class, args_class = _get_classes(config)
+        loaded = self.loaded
+
+        def build(args: Any) -> Any:
+            model = model_class(args)
+            load_weights = model.load_weights
+
+            def checked(weights: Any, strict: bool = True) -> Any:
+                if isinstance(weights, str):
+                    import mlx.core as mx
+
+                    weights = list(mx.load(weights).items())
+                weights = list(weights)
+                check_shapes(model, weights)
+                loaded.update(name for name, _ in weights)
+                return load_weights(weights, strict=strict)
+
+            model.load_weights = checked
+            return model
+
+        return build, args_class
 
 
 def eval_local(model: Any, progress: Progress, start: int) -> None:
@@ -122,15 +175,17 @@ def load_pipeline(model_path: Any, group: Any, plan: ShardPlan, rank: int,
         raise PipelineLoadError("config.json has no num_hidden_layers: cannot split by layers")
     ranges = rank_ranges(plan, num_layers, size)
     start, end = ranges[rank]
-    files, weight_map = files_to_read(path, start, end, num_layers, whole=size == 1)
+    files, _ = files_to_read(path, start, end, num_layers, whole=size == 1)
 
     with weights_view(path, files) as view:
-        model, _ = load_model(view, lazy=True, strict=size == 1)
+        checked = CheckedLoad()
+        model, _ = load_model(view, lazy=True, strict=size == 1, get_model_classes=checked.classes)
         inner = getattr(model, "model", None)
         if inner is None or len(getattr(inner, "layers", [])) != num_layers:
             raise PipelineLoadError(f"{type(model).__module__}.Model has no inner module with "
                                     f"{num_layers} layers: it cannot be pipelined")
         if size > 1:
+            check_local_weights(model, checked.loaded, start, end)
             if callable(getattr(inner, "pipeline", None)):
                 split = counts_of(ranges, num_layers)
                 if "split" in inspect.signature(inner.pipeline).parameters:
@@ -142,8 +197,6 @@ def load_pipeline(model_path: Any, group: Any, plan: ShardPlan, rank: int,
                                             f"split {even_counts(num_layers, size)} can run, not {split}")
                 runs = (inner.start_idx, inner.end_idx)
             elif module_name(type(model)) in OWN_FAMILIES:
-                if weight_map is not None:
-                    check_local_weights(model, weight_map, start, end)
                 from .stage import PipelineStage
 
                 model.model = PipelineStage(inner, start, end, group)

@@ -94,6 +94,93 @@ def test_two_distributions_registering_the_same_transport_name_is_an_error_namin
     assert "Traceback" not in result.stderr
 
 
+def test_two_distributions_declaring_the_same_entry_point_name_is_a_failure_naming_both(tmp_path):
+    for dist, module in (("odyssai-twin-a", "odyssai_twin_a"), ("odyssai-twin-b", "odyssai_twin_b")):
+        install_dist(tmp_path, dist, "twin", module, f"""
+            from odyssai import hookimpl
+            from odyssai.transport import Transport
+
+            class T(Transport):
+                name = {module!r}
+
+            @hookimpl
+            def odyssai_register_transports(register):
+                register(T())
+        """)
+    data = plugins_json(run_odyssai("plugins", "--json", site=tmp_path))
+    [failure] = [f for f in data["failed"] if f["name"] == "twin"]
+    loaded = next(p for p in data["plugins"] if p["name"] == "twin")["distribution"]
+    assert {loaded, failure["distribution"]} == {"odyssai-twin-a", "odyssai-twin-b"}
+    assert f"also declared by {loaded}" in failure["error"] and failure["distribution"] in failure["error"]
+    assert "odyssai-transport-ring" in {p["distribution"] for p in data["plugins"]}
+
+
+def test_disabling_one_of_two_clashing_distributions_loads_the_other(tmp_path):
+    for dist, module in (("odyssai-twin-a", "odyssai_twin_a"), ("odyssai-twin-b", "odyssai_twin_b")):
+        install_dist(tmp_path, dist, "twin", module, "")
+    for denied, kept in (("odyssai-twin-a", "odyssai-twin-b"), ("odyssai-twin-b", "odyssai-twin-a")):
+        data = plugins_json(run_odyssai("plugins", "--json", site=tmp_path, env={"ODYSSAI_DISABLE_PLUGINS": denied}))
+        assert [f for f in data["failed"] if f["name"] == "twin"] == []
+        assert next(p for p in data["plugins"] if p["name"] == "twin")["distribution"] == kept
+
+
+def test_a_plugin_whose_register_hook_raises_is_reported_and_the_rest_still_load(tmp_path):
+    install_dist(tmp_path, "odyssai-raises", "raises", "odyssai_raises", """
+        from odyssai import hookimpl
+
+        @hookimpl
+        def odyssai_register_transports(register):
+            raise RuntimeError("no config for the frobnicator")
+    """)
+    data = plugins_json(run_odyssai("plugins", "--json", site=tmp_path))
+    assert data["failed"] == [{"name": "raises", "distribution": "odyssai-raises", "error":
+                               "odyssai_register_transports raised RuntimeError: no config for the frobnicator"}]
+    assert "raises" not in {p["name"] for p in data["plugins"]}
+    assert "odyssai-transport-ring" in {p["distribution"] for p in data["plugins"]}
+
+
+def test_a_plugin_whose_register_hook_raises_keeps_none_of_its_names():
+    class Mine(Transport):
+        name = "mine"
+
+    class Plugin:
+        @hookimpl
+        def odyssai_register_transports(self, register):
+            register(Mine())
+
+        @hookimpl
+        def odyssai_register_doctor_checks(self, register):
+            raise ValueError("boom")
+
+    pm = get_plugin_manager(entry_points=False, extra=(Plugin(),))
+    assert [(f.name, f.error) for f in pm.failures] == [
+        ("extra-0-Plugin", "odyssai_register_doctor_checks raised ValueError: boom")]
+    assert "mine" not in pm.transports.names()
+    assert not pm.has_plugin("extra-0-Plugin")
+    assert pm.shard_strategies.get("single") is not None
+
+
+def test_a_plugin_whose_cli_hook_raises_is_recorded_as_failed_and_the_others_add_their_commands():
+    import typer
+
+    class Broken:
+        @hookimpl
+        def odyssai_cli(self, app):
+            raise RuntimeError("typer is too old")
+
+    class Fine:
+        @hookimpl
+        def odyssai_cli(self, app):
+            app.command("fine-hello")(lambda: None)
+
+    pm = get_plugin_manager(entry_points=False, extra=(Broken(), Fine()))
+    app = typer.Typer()
+    pm.extend_cli(app)
+    assert [(f.name, f.error) for f in pm.failures] == [
+        ("extra-0-Broken", "odyssai_cli raised RuntimeError: typer is too old")]
+    assert [c.name for c in app.registered_commands] == ["fine-hello"]
+
+
 def test_a_hook_without_a_spec_is_rejected_naming_the_distribution(tmp_path):
     install_dist(tmp_path, "odyssai-typo", "typo", "odyssai_typo", """
         from odyssai import hookimpl

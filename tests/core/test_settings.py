@@ -36,3 +36,24 @@ def test_a_bad_value_is_a_one_line_error_naming_the_variable(monkeypatch, tmp_pa
     monkeypatch.setenv("ODYSSAI_PORT", "eighty")
     with pytest.raises(ConfigError, match="ODYSSAI_PORT"):
         load_settings()
+
+
+def test_a_config_file_named_by_odyssai_config_that_is_missing_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path))
+    monkeypatch.setenv("ODYSSAI_CONFIG", str(tmp_path / "nosuch.yaml"))
+    with pytest.raises(ConfigError, match="ODYSSAI_CONFIG names .*nosuch.yaml, which does not exist"):
+        load_settings()
+
+
+def test_without_a_config_file_in_the_home_the_defaults_apply(monkeypatch, tmp_path):
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path))
+    monkeypatch.delenv("ODYSSAI_CONFIG", raising=False)
+    assert load_settings().port == 8000
+
+
+def test_a_config_file_that_cannot_be_read_is_a_one_line_error_naming_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path))
+    monkeypatch.delenv("ODYSSAI_CONFIG", raising=False)
+    (tmp_path / "config.yaml").mkdir()
+    with pytest.raises(ConfigError, match="config.yaml: cannot be read"):
+        load_settings()

@@ -108,6 +108,30 @@ def test_a_broken_file_is_never_overwritten(tmp_path):
     assert path.read_text() == "clusters: ["
 
 
+def test_a_file_that_is_not_utf8_is_a_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(TopologyError) as e:
+        load_topology(path)
+    assert str(path) in e.value.message and "UTF-8" in e.value.message and "\n" not in e.value.message
+
+
+def test_a_directory_in_place_of_the_file_is_a_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.mkdir()
+    with pytest.raises(TopologyError, match="is a directory") as e:
+        load_topology(path)
+    assert str(path) in e.value.message
+
+
+def test_an_unreadable_file_is_never_overwritten(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(TopologyError, match="UTF-8"):
+        save_clusters(path, {"c": Cluster(nodes=[Node(name="n", host="h")])})
+    assert path.read_bytes() == b"\xff\xfe"
+
+
 def test_a_symmetric_full_mesh_validates():
     names = ["a", "b", "c"]
     rdma = {"a": {"b": "rdma_en2", "c": "rdma_en3"}, "b": {"a": "rdma_en2", "c": "rdma_en3"},

@@ -1,8 +1,9 @@
 """Building the plugin manager: entry points, the deny list, failures, duplicate names.
 
 ``get_plugin_manager()`` loads every distribution that declares an entry point in the group
-``odyssai``. A plugin that fails to import is recorded (with its distribution and the error)
-and skipped; the rest still load. Named registrations that clash raise ``PluginError`` naming
+``odyssai``. A plugin that fails to import, whose register or CLI hook raises, or whose
+entry-point name another distribution already uses, is recorded (with its distribution and the
+error) and skipped; the rest still load. Named registrations that clash raise ``PluginError`` naming
 both distributions. The rest of core talks to plugins through the typed facade methods of
 ``OdyssaiPluginManager``, never through ``pm.hook`` directly.
 """
@@ -112,13 +113,42 @@ class OdyssaiPluginManager(pluggy.PluginManager):
         dist = self.distributions.get(plugin_name)
         return dist[0] if dist else plugin_name
 
+    def fail(self, plugin_name: str, error: str, *, quiet: bool = False) -> None:
+        """Record ``plugin_name`` as not loaded and unregister it, so none of its hooks runs.
+
+        :param quiet: do not log it (the caller tells the user itself).
+        """
+        owner = self.owner_of(plugin_name)
+        self.failures.append(PluginFailure(plugin_name, owner, error))
+        if not quiet:
+            log.warning("plugin %s (%s) failed: %s", plugin_name, owner, error)
+        if self.has_plugin(plugin_name):
+            self.unregister(name=plugin_name)
+
     def collect_registrations(self) -> None:
-        """Call every ``register`` hook, one implementation at a time, to know who owns what."""
+        """Call every ``register`` hook, one implementation at a time, to know who owns what.
+
+        A plugin whose hook raises is recorded as failed and unregistered, and none of its names
+        is kept; the others still load. Two plugins registering the same name is a ``PluginError``.
+        """
+        pending: list[tuple[Registry[Any], str, str, list[Any]]] = []  # (registry, plugin, owner, objects)
+        failed: set[str] = set()
         for kind, hook_name in REGISTRIES.items():
-            registry = self.registries[kind]
             for impl in getattr(self.hook, hook_name).get_hookimpls():
-                owner = self.owner_of(impl.plugin_name)
-                impl.function(register=lambda obj, _o=owner, _r=registry: _r.add(obj, _o))
+                if impl.plugin_name in failed:
+                    continue
+                objs: list[Any] = []
+                try:
+                    impl.function(register=objs.append)
+                except Exception as e:  # one broken plugin must not take every command down
+                    failed.add(impl.plugin_name)
+                    self.fail(impl.plugin_name, f"{hook_name} raised {type(e).__name__}: {e}")
+                    continue
+                pending.append((self.registries[kind], impl.plugin_name, self.owner_of(impl.plugin_name), objs))
+        for registry, plugin_name, owner, objs in pending:
+            if plugin_name not in failed:
+                for obj in objs:
+                    registry.add(obj, owner)
 
     # -- facade -------------------------------------------------------------------------
     @property
@@ -164,7 +194,14 @@ class OdyssaiPluginManager(pluggy.PluginManager):
         return out
 
     def extend_cli(self, app: Any) -> None:
-        self.hook.odyssai_cli(app=app)
+        """Let every plugin add its commands; one whose hook raises is recorded as failed (quietly:
+        the CLI names it in its own warning)."""
+        for impl in reversed(self.hook.odyssai_cli.get_hookimpls()):  # pluggy's own call order
+            try:
+                impl.function(app=app)
+            except Exception as e:
+                first = (str(e).splitlines() or [""])[0][:200]
+                self.fail(impl.plugin_name, f"odyssai_cli raised {type(e).__name__}: {first}", quiet=True)
 
     def describe(self) -> list[PluginInfo]:
         """Every loaded plugin: distribution, version, hooks implemented, names registered."""
@@ -197,16 +234,24 @@ def get_plugin_manager(*, entry_points: bool = True, extra: tuple[Any, ...] = ()
     pm.distributions["odyssai.builtin"] = ("odyssai", _version("odyssai"))
     denied = _denied()
     if entry_points:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # entry-point name -> the distribution that declared it first
         for dist in md.distributions():
             dist_name = dist.metadata["Name"] or "?"
             for ep in dist.entry_points:
-                if ep.group != GROUP or ep.name in seen:
+                if ep.group != GROUP:
                     continue
-                seen.add(ep.name)
                 if ep.name in denied or dist_name in denied:
                     log.info("plugin %s (%s) disabled by %s", ep.name, dist_name, DENY_ENV)
                     continue
+                if ep.name in seen:
+                    if seen[ep.name] != dist_name:  # (the same distribution found twice on sys.path is not a clash)
+                        pm.failures.append(PluginFailure(ep.name, dist_name, (
+                            f"entry point {ep.name!r} is also declared by {seen[ep.name]}; {dist_name} is not "
+                            f"loaded (uninstall one of the two, or disable one with {DENY_ENV})")))
+                        log.warning("plugin %s of %s clashes with %s; not loaded", ep.name, dist_name,
+                                    seen[ep.name])
+                    continue
+                seen[ep.name] = dist_name
                 try:
                     plugin = ep.load()
                     pm.register(plugin, name=ep.name)

@@ -1,7 +1,7 @@
 """Settings: from ``ODYSSAI_*`` environment variables and an optional config file.
 
-The config file is ``$ODYSSAI_HOME/config.yaml`` (or ``ODYSSAI_CONFIG``); the environment wins
-over it. The API key is a ``SecretStr`` and is never printed.
+The config file is ``$ODYSSAI_HOME/config.yaml`` (optional) or the file ``ODYSSAI_CONFIG`` names
+(which must exist); the environment wins over it. The API key is a ``SecretStr`` and is never printed.
 """
 
 from __future__ import annotations
@@ -29,11 +29,18 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = os.environ.get("ODYSSAI_CONFIG")
         self.path = Path(path).expanduser() if path else _default_home() / "config.yaml"
         self.data: dict[str, Any] = {}
+        if path and not self.path.exists():  # asked for by name: missing is a mistake, not "no file"
+            raise ConfigError(f"ODYSSAI_CONFIG names {self.path}, which does not exist",
+                              hint="create it, or unset ODYSSAI_CONFIG to use $ODYSSAI_HOME/config.yaml")
         if self.path.exists():
             try:
-                data = yaml.safe_load(self.path.read_text()) or {}
+                data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as e:
                 raise ConfigError(f"{self.path}: YAML syntax error: {e}".splitlines()[0]) from None
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{self.path}: not a UTF-8 text file (byte {e.start}: {e.reason})") from None
+            except OSError as e:
+                raise ConfigError(f"{self.path}: cannot be read: {e.strerror or e}") from None
             if not isinstance(data, dict):
                 raise ConfigError(f"{self.path}: the config file must be a mapping")
             self.data = data

@@ -173,12 +173,26 @@ def parse_topology(text: str, source: str = "topology.yaml") -> Topology:
         raise TopologyError(f"{source}: {where}: {msg}{more}") from None
 
 
+def _read_text(path: Path) -> str:
+    """The text of ``path``; unreadable (a directory, no permission, not UTF-8) is a TopologyError."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TopologyError(f"{path}: not a UTF-8 text file (byte {e.start}: {e.reason})",
+                            hint="fix the file or restore a backup next to it") from None
+    except IsADirectoryError:
+        raise TopologyError(f"{path}: is a directory, not a topology file",
+                            hint="move it away, or point ODYSSAI_TOPOLOGY at the file") from None
+    except OSError as e:
+        raise TopologyError(f"{path}: cannot be read: {e.strerror or e}") from None
+
+
 def load_topology(path: Path) -> Topology:
     """Read ``path``; a missing file is an empty topology."""
     path = Path(path)
     if not path.exists():
         return Topology()
-    return parse_topology(path.read_text(), str(path))
+    return parse_topology(_read_text(path), str(path))
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -210,8 +224,9 @@ def save_clusters(path: Path, changes: dict[str, Cluster | None]) -> Path | None
     path = Path(path)
     raw: dict[str, Any] = {}
     if path.exists():
-        load_topology(path)  # refuse to rewrite a file that is already broken
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = _read_text(path)
+        parse_topology(text, str(path))  # refuse to rewrite a file that is already broken
+        raw = yaml.safe_load(text) or {}
     clusters = dict(raw.get("clusters") or {})
     for name, cluster in changes.items():
         check_cluster_name(name)

@@ -102,13 +102,118 @@ def test_a_testbed_made_by_one_process_is_seen_and_removed_by_later_ones(tmp_pat
 def test_a_command_on_a_testbed_that_is_not_up_fails_with_one_line(cli):
     result = cli("down", "--name", "no-such-testbed")
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == ["error: testbed 'no-such-testbed' is not up (odyssai testbed up)"]
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: no testbed named 'no-such-testbed' is up (")
 
 
-def test_the_odyssai_command_offers_the_testbed_commands():
-    from odyssai.cli import build_app
+@pytest.mark.testbed
+def test_a_second_down_says_there_is_no_testbed_of_that_name(cli, name):
+    assert cli("up", "--nodes", "1", "--name", name, "--no-topology").exit_code == 0
+    assert cli("down", "--name", name).exit_code == 0
+    again = cli("down", "--name", name)
+    assert again.exit_code == 1
+    assert again.output.startswith(f"error: no testbed named '{name}' is up (") and len(again.output.splitlines()) == 1
 
-    result = CliRunner().invoke(build_app(), ["testbed", "--help"])
-    assert result.exit_code == 0
-    for command in ("up", "down", "status", "cable", "reboot", "fresh"):
-        assert command in result.output
+
+FOREIGN = "clusters:\n  testbed:\n    backend: ring\n    nodes:\n    - name: studio1\n      host: 192.168.1.10\n"
+
+
+def test_up_never_overwrites_a_cluster_that_is_not_its_own_and_leaves_nothing_behind(cli, name, tmp_path):
+    path = tmp_path / "home" / "topology.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(FOREIGN)
+    result = cli("up", "--nodes", "1", "--name", name)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {path} already has a cluster 'testbed' that is not this testbed's; it is left as it is "
+        "(choose another cluster name (odyssai testbed up --cluster NAME))"]
+    assert path.read_text() == FOREIGN
+    assert find(name=name) is None
+    assert not (tmp_path / "home" / "testbed" / name).exists()  # refused before anything was built
+
+
+@pytest.mark.testbed
+def test_up_with_another_cluster_name_keeps_the_existing_one_and_down_removes_only_its_own(cli, name, tmp_path):
+    path = tmp_path / "home" / "topology.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(FOREIGN)
+    assert cli("up", "--nodes", "1", "--name", name, "--cluster", "tb").exit_code == 0
+    assert set(load_topology(path).clusters) == {"testbed", "tb"}
+    assert cli("down", "--name", name).exit_code == 0
+    assert load_topology(path).cluster("testbed").nodes[0].host == "192.168.1.10"
+    assert set(load_topology(path).clusters) == {"testbed"}
+
+
+def test_up_refuses_a_backend_that_is_not_an_installed_transport_before_building_anything(cli, name):
+    result = cli("up", "--nodes", "1", "--name", name, "--backend", "nosuch")
+    assert result.exit_code != 0
+    [line] = result.output.strip().splitlines()
+    assert "transport 'nosuch' is not installed" in line
+    assert find(name=name) is None
+
+
+@pytest.mark.testbed
+def test_status_reports_a_broken_testbed_and_still_lists_the_others(cli, name, tmp_path):
+    other = f"{name}-ok"
+    try:
+        assert cli("up", "--nodes", "1", "--name", name, "--no-topology").exit_code == 0
+        assert cli("up", "--nodes", "1", "--name", other, "--no-topology").exit_code == 0
+        state_file = tmp_path / "home" / "testbed" / name / "testbed.json"
+        state_file.write_text("{")  # half-written
+        result = cli("status")
+        listed = json.loads(cli("status", "--json").output)["testbeds"]
+        assert result.exit_code == 0, result.output
+        assert f"testbed '{name}': id " in result.output and "BROKEN" in result.output
+        assert f"testbed '{other}': id " in result.output
+        broken = next(t for t in listed if t["name"] == name)
+        assert "unreadable" in broken["broken"]
+        assert next(t for t in listed if t["name"] == other)["nodes"][0]["sshd"]
+        assert cli("down", "--name", name).exit_code == 0  # what status tells to do works
+        assert find(name=name) is None
+    finally:
+        with contextlib.suppress(Exception):
+            Testbed.open(other).down()
+
+
+@pytest.mark.testbed
+def test_down_all_removes_this_homes_testbeds_and_names_the_others_without_removing_them(
+        cli, name, tmp_path, monkeypatch):
+    elsewhere = f"{name}-else"
+    try:
+        monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path / "other-home"))
+        assert cli("up", "--nodes", "1", "--name", elsewhere, "--no-topology").exit_code == 0
+        monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path / "home"))
+        assert cli("up", "--nodes", "1", "--name", name, "--no-topology").exit_code == 0
+        result = cli("down", "--all")
+        assert result.exit_code == 0, result.output
+        assert find(name=name) is None
+        assert Testbed.open(elsewhere).ssh_answers("node1")
+        assert (f"left testbed '{elsewhere}' up (made from ODYSSAI_HOME {tmp_path / 'other-home'}); "
+                f"remove it with: odyssai testbed down --name {elsewhere}") in result.output
+    finally:
+        with contextlib.suppress(Exception):
+            Testbed.open(elsewhere).down()
+
+
+@pytest.mark.testbed
+def test_the_default_name_never_reaches_a_testbed_of_another_home(cli, name, tmp_path, monkeypatch):
+    monkeypatch.setattr("odyssai_testbed.testbed.DEFAULT_NAME", name)
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path / "other-home"))
+    assert cli("up", "--nodes", "1", "--name", name, "--no-topology").exit_code == 0
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path / "home"))
+    refused = cli("fresh", "node1")
+    assert refused.exit_code == 1
+    assert refused.output.startswith(f"error: the testbed named '{name}' was made from another ODYSSAI_HOME")
+    assert not Testbed.open(name).is_fresh("node1")
+    assert cli("fresh", "node1", "--name", name).exit_code == 0  # named explicitly: the user means it
+
+
+def test_status_says_1_process_and_2_processes(capsys):
+    from odyssai_testbed.cli import _print_described
+
+    node = {"ip": "10.0.0.1", "sshd": True, "fresh": False, "ports": {}}
+    _print_described({"name": "t", "id": "abcd", "subnet": "10.0.0.0/24", "orchestrator_ip": "10.0.0.254",
+                      "state_dir": "/s", "cables": [],
+                      "nodes": [{**node, "name": "node1", "processes": 1}, {**node, "name": "node2", "processes": 2}]})
+    out = capsys.readouterr().out
+    assert "1 process;" in out and "2 processes;" in out

@@ -52,3 +52,23 @@ def test_down_removes_the_cluster_it_wrote_and_keeps_the_others(testbed_factory,
     assert set(load_topology(path).clusters) == {"studio", "tb"}
     tb.down()
     assert set(load_topology(path).clusters) == {"studio"}
+
+
+def test_a_testbed_never_replaces_a_cluster_that_is_not_its_own(mesh3, testbed_factory, tmp_path):
+    from odyssai_testbed import TestbedError
+
+    path = tmp_path / "topology.yaml"
+    save_clusters(path, {"studio": Cluster(nodes=[Node(name="mac1", host="mac1.local")])})
+    before = path.read_text()
+    with pytest.raises(TestbedError, match="already has a cluster 'studio' that is not this testbed's"):
+        mesh3.write_topology(path, "studio")
+    assert path.read_text() == before
+    testbed_factory(1).write_topology(path, "other-testbed")  # another testbed's cluster is not its own either
+    with pytest.raises(TestbedError, match="'other-testbed' that is not this testbed's"):
+        mesh3.write_topology(path, "other-testbed")
+
+
+def test_a_testbed_rewrites_its_own_cluster(mesh3, tmp_path):
+    path = mesh3.write_topology(tmp_path / "topology.yaml", "tb")
+    mesh3.write_topology(path, "tb", backend="jaccl")
+    assert load_topology(path).cluster("tb").backend == "jaccl"

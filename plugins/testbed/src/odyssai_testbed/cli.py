@@ -2,7 +2,10 @@
 
 ``up`` makes a testbed that outlives the command (its state is in ``STATE/testbed.json``,
 default ``$ODYSSAI_HOME/testbed/<name>``) and writes it into the topology file as cluster
-``testbed``; the other commands find it again by ``--name``. Errors are one line and exit 1.
+``testbed`` (``--cluster``; never over a cluster that is not its own); the other commands find it
+again by ``--name`` (default ``testbed``, and then only one made from this ``ODYSSAI_HOME``).
+``down --all`` removes this home's testbeds and crash leftovers, and names the others.
+Errors are one line and exit 1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import typer
 from odyssai.errors import OdyssaiError
 
 from . import plan, registry
+from .errors import TestbedError
+from .state import STATE_FILE
 from odyssai.cli_errors import user_errors
 
 from .testbed import DEFAULT_NAME, Testbed
@@ -26,33 +31,38 @@ testbed_app = typer.Typer(
 cable_app = typer.Typer(help="Pull or plug a Thunderbolt cable between two nodes.", no_args_is_help=True)
 testbed_app.add_typer(cable_app, name="cable")
 
-NAME = typer.Option(DEFAULT_NAME, "--name", "-n", help="which testbed")
+NAME = typer.Option(None, "--name", "-n", show_default=False,
+                    help=f"which testbed (default: {DEFAULT_NAME!r}, if made from this ODYSSAI_HOME)")
 
 
 @testbed_app.command("up")
 @user_errors
 def up(nodes: int = typer.Option(3, "--nodes", min=1, max=plan.MAX_NODES, help="how many nodes"),
-       name: str = NAME,
+       name: str = typer.Option(DEFAULT_NAME, "--name", "-n", help="the testbed's name"),
        cable: Optional[List[str]] = typer.Option(
            None, "--cable", help="NODE_A,NODE_B or NODE_A:en2,NODE_B:en3 (repeat it); default: full mesh"),
        no_cables: bool = typer.Option(False, "--no-cables", help="no Thunderbolt cables at all"),
        state_dir: Optional[Path] = typer.Option(None, help="default: $ODYSSAI_HOME/testbed/<name>"),
        topology: Optional[Path] = typer.Option(None, help="topology file to write (default: the configured one)"),
        no_topology: bool = typer.Option(False, "--no-topology", help="do not write the topology"),
-       cluster: str = typer.Option("testbed", help="cluster name in the topology"),
-       backend: str = typer.Option("ring", help="the cluster's backend"),
+       cluster: str = typer.Option("testbed", "--cluster",
+                                   help="cluster name in the topology (an existing one must be this testbed's)"),
+       backend: str = typer.Option("ring", help="the cluster's backend (an installed transport)"),
        python: Optional[str] = typer.Option(None, help="python on the nodes (default: this one)")) -> None:
     """Build a testbed that stays up until 'odyssai testbed down'."""
     cables = [] if no_cables else ([plan.parse_cable_arg(c) for c in cable] if cable else None)
     tb = Testbed(nodes, cables, name=name, state_dir=state_dir)
+    if not no_topology:  # what would make the topology unwritable is refused before anything is built
+        from odyssai.plugins import get_plugin_manager
+        from odyssai.settings import load_settings
+
+        get_plugin_manager().transport(backend)
+        topology = tb.check_topology(topology or load_settings().topology_path, cluster)
     tb.up(persistent=True)
     try:
         written = None
-        if not no_topology:
-            from odyssai.settings import load_settings
-
-            written = tb.write_topology(topology or load_settings().topology_path, cluster,
-                                        python=python, backend=backend)
+        if topology is not None and not no_topology:
+            written = tb.write_topology(topology, cluster, python=python, backend=backend)
     except BaseException:
         tb.down()
         raise
@@ -63,18 +73,35 @@ def up(nodes: int = typer.Option(3, "--nodes", min=1, max=plan.MAX_NODES, help="
 
 @testbed_app.command("down")
 @user_errors
-def down(name: str = NAME,
-         all_: bool = typer.Option(False, "--all", help="every testbed, and leftovers of crashed runs")) -> None:
+def down(name: Optional[str] = NAME,
+         all_: bool = typer.Option(False, "--all", help="every testbed made from this ODYSSAI_HOME, and the "
+                                   "leftovers of crashed runs (others are named, not removed)")) -> None:
     """Tear a testbed down: processes, sshd, namespaces, cables, bridge, its topology cluster."""
     if all_:
         from .teardown import cleanup_leftovers
+        from .testbed import current_home
 
-        removed = cleanup_leftovers(everything=True)
+        home = current_home()
+        removed = cleanup_leftovers(home=home)
         typer.echo(f"removed {len(removed)} testbed(s)" + (f": {', '.join(removed)}" if removed else ""))
+        for e in registry.entries():
+            whose = (f"in use by process {e.owner_pid}" if e.in_use()
+                     else f"made from ODYSSAI_HOME {e.home or '(unknown)'}")
+            typer.echo(f"left testbed {e.name!r} up ({whose}); remove it with: odyssai testbed down --name {e.name}")
         return
-    tb = Testbed.open(name, stale_ok=True)
+    try:
+        tb = Testbed.open(name, stale_ok=True)
+    except TestbedError:
+        entry = registry.find(name=name) if name else None
+        if entry is None:
+            raise
+        from .teardown import teardown  # a broken state file: its registry entry is enough
+
+        teardown(entry.id, entry.state_dir or None)
+        typer.echo(f"testbed {name!r} is down")
+        return
     tb.down()
-    typer.echo(f"testbed {name!r} is down")
+    typer.echo(f"testbed {tb.name!r} is down")
 
 
 @testbed_app.command("status")
@@ -83,27 +110,32 @@ def status(name: Optional[str] = typer.Option(None, "--name", "-n", help="one te
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Show testbeds: nodes, addresses, sshd, fresh nodes, and the state of every cable."""
     if name:
-        beds = [Testbed.open(name)]
+        described = [describe(Testbed.open(name))]
     else:
-        beds = []
+        described = []
         for e in registry.entries():
             if e.state_dir and e.live:
                 try:
-                    beds.append(Testbed.open(state_dir=e.state_dir))
-                except OdyssaiError:  # still being built, or being torn down
-                    continue
+                    tb = Testbed.open(state_dir=e.state_dir)
+                    described.append(describe(tb))
+                except Exception as err:  # one broken testbed must not hide the others
+                    if not (Path(e.state_dir) / STATE_FILE).exists():
+                        continue  # still being built, or being torn down
+                    why = str(err) if isinstance(err, OdyssaiError) else f"{type(err).__name__}: {err}"
+                    described.append({"name": e.name, "id": e.id, "state_dir": e.state_dir,
+                                      "broken": (why.splitlines() or [""])[0]})
     if as_json:
-        typer.echo(json.dumps({"testbeds": [describe(tb) for tb in beds]}, indent=2))
+        typer.echo(json.dumps({"testbeds": described}, indent=2))
         return
-    if not beds:
+    if not described:
         typer.echo("no testbed is up (start one: odyssai testbed up)")
-    for tb in beds:
-        _print_status(tb)
+    for d in described:
+        _print_described(d)
 
 
 @cable_app.command("pull")
 @user_errors
-def cable_pull(node_a: str, node_b: str, name: str = NAME,
+def cable_pull(node_a: str, node_b: str, name: Optional[str] = NAME,
                end: Optional[str] = typer.Option(None, help="pull only the end on this node")) -> None:
     """Pull the cable between NODE_A and NODE_B out (its link goes down)."""
     tb = Testbed.open(name)
@@ -113,7 +145,7 @@ def cable_pull(node_a: str, node_b: str, name: str = NAME,
 
 @cable_app.command("plug")
 @user_errors
-def cable_plug(node_a: str, node_b: str, name: str = NAME,
+def cable_plug(node_a: str, node_b: str, name: Optional[str] = NAME,
                end: Optional[str] = typer.Option(None, help="plug only the end on this node")) -> None:
     """Plug the cable between NODE_A and NODE_B back in."""
     tb = Testbed.open(name)
@@ -123,7 +155,7 @@ def cable_plug(node_a: str, node_b: str, name: str = NAME,
 
 @testbed_app.command("reboot")
 @user_errors
-def reboot_cmd(node: str, name: str = NAME,
+def reboot_cmd(node: str, name: Optional[str] = NAME,
                delay: float = typer.Option(1.0, min=0, help="seconds until its sshd is back"),
                wait: bool = typer.Option(True, help="wait until its sshd answers again")) -> None:
     """Reboot a node: kill everything running in it; its sshd comes back after --delay."""
@@ -138,7 +170,7 @@ def reboot_cmd(node: str, name: str = NAME,
 
 @testbed_app.command("fresh")
 @user_errors
-def fresh(node: str, name: str = NAME,
+def fresh(node: str, name: Optional[str] = NAME,
           undo: bool = typer.Option(False, "--undo", help="onboard it again (fe80 back on its ports)")) -> None:
     """Make a node fresh: no fe80 on its Thunderbolt ports, like a new Mac on bridge0."""
     tb = Testbed.open(name)
@@ -164,11 +196,19 @@ def describe(tb: Testbed) -> dict[str, Any]:
 
 
 def _print_status(tb: Testbed) -> None:
-    d = describe(tb)
+    _print_described(describe(tb))
+
+
+def _print_described(d: dict[str, Any]) -> None:
+    if "broken" in d:
+        typer.echo(f"testbed {d['name']!r}: id {d['id']}, BROKEN: {d['broken']} "
+                   f"(remove it: odyssai testbed down --name {d['name']})")
+        return
     typer.echo(f"testbed {d['name']!r}: id {d['id']}, {d['subnet']} (orchestrator {d['orchestrator_ip']}), "
                f"state {d['state_dir']}")
     for n in d["nodes"]:
-        flags = ["sshd answers" if n["sshd"] else "sshd DOWN", f"{n['processes']} processes"]
+        count = n["processes"]
+        flags = ["sshd answers" if n["sshd"] else "sshd DOWN", f"{count} process{'' if count == 1 else 'es'}"]
         if n["fresh"]:
             flags.append("fresh (no fe80)")
         ports = " ".join(n["ports"]) or "no cables"

@@ -35,11 +35,16 @@ class Entry:
     persistent: bool = False
     owner_pid: int | None = None
     owner_start: int | None = None
+    home: str | None = None  # the ODYSSAI_HOME of whoever made it (None: unknown)
 
     @property
     def live(self) -> bool:
         """Up and wanted: persistent, or its owning process still runs."""
         return self.persistent or system.alive(self.owner_pid, self.owner_start)
+
+    def in_use(self) -> bool:
+        """Owned by a process that still runs (a test, a script): that process tears it down."""
+        return not self.persistent and system.alive(self.owner_pid, self.owner_start)
 
 
 @contextmanager
@@ -61,7 +66,8 @@ def entries() -> list[Entry]:
     out = []
     for path in sorted(RUN_DIR.glob("*.json")):
         try:
-            out.append(Entry(**json.loads(path.read_text())))
+            d = json.loads(path.read_text())
+            out.append(Entry(**{k: v for k, v in d.items() if k in Entry.__dataclass_fields__}))
         except (OSError, ValueError, TypeError):
             out.append(Entry(id=path.stem, name="?", state_dir="", subnet="0.0.0.0/32"))
     return out
@@ -87,7 +93,7 @@ def host_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def claim(name: str, state_dir: Path, *, persistent: bool, wanted_id: str) -> Entry:
+def claim(name: str, state_dir: Path, *, persistent: bool, wanted_id: str, home: str | None = None) -> Entry:
     """Register a new testbed: a free id, a free /24, and a name and state dir nobody else uses."""
     with locked():
         current = entries()
@@ -103,7 +109,7 @@ def claim(name: str, state_dir: Path, *, persistent: bool, wanted_id: str) -> En
         subnet = plan.choose_subnet(used)
         owner = None if persistent else os.getpid()
         entry = Entry(id=tid, name=name, state_dir=str(state_dir), subnet=str(subnet), persistent=persistent,
-                      owner_pid=owner, owner_start=system.start_time(owner) if owner else None)
+                      owner_pid=owner, owner_start=system.start_time(owner) if owner else None, home=home)
         write(entry)
         return entry
 

@@ -54,7 +54,7 @@ def teardown(tid: str, state_dir: Path | str | None) -> None:
     left = leftovers(tid, state_dir)
     if left:
         raise TestbedError(f"teardown of testbed {tid} left {', '.join(left)}",
-                           hint="run 'odyssai testbed down --all' again, or remove them by hand")
+                           hint="run the same 'odyssai testbed down' again, or remove them by hand")
     registry.release(tid)
 
 
@@ -74,22 +74,32 @@ def _forget(state_dir: Path, tid: str) -> None:
     (state_dir / state.STATE_FILE).unlink(missing_ok=True)
 
 
+def owns_cluster(cluster: object, state_dir: Path) -> bool:
+    """Does the topology ``cluster`` describe the testbed in ``state_dir`` (its nodes use its known_hosts)?"""
+    from .sshd import known_hosts
+
+    nodes = getattr(cluster, "nodes", [])
+    return bool(nodes) and all(n.known_hosts == str(known_hosts(state_dir)) for n in nodes)
+
+
 def _remove_cluster(path: Path, cluster: str, state_dir: Path) -> None:
     from odyssai.topology import load_topology, save_clusters
 
-    from .sshd import known_hosts
-
     c = load_topology(path).clusters.get(cluster)
-    if c is not None and all(n.known_hosts == str(known_hosts(state_dir)) for n in c.nodes):
+    if c is not None and owns_cluster(c, state_dir):
         save_clusters(path, {cluster: None})
 
 
-def cleanup_leftovers(*, everything: bool = False) -> list[str]:
-    """Tear down testbeds whose owning process died (all testbeds with ``everything``).
+def cleanup_leftovers(*, home: str | None = None, everything: bool = False) -> list[str]:
+    """Tear down testbeds whose owning process died, and return the ids removed.
+
+    :param home: also tear down the testbeds made by ``odyssai testbed up`` from this
+        ``ODYSSAI_HOME`` (never one in use by a running process, nor one of another home).
+    :param everything: tear down every testbed on the machine, whoever made it.
 
     Also removes namespaces and interfaces with the testbed prefix that no registry entry
-    accounts for, and probe namespaces of dead processes. Returns the ids removed; if some
-    could not be removed, raises after trying all of them.
+    accounts for, and probe namespaces of dead processes. If some could not be removed, raises
+    after trying all of them.
     """
     removed, failed = [], []
 
@@ -102,7 +112,7 @@ def cleanup_leftovers(*, everything: bool = False) -> list[str]:
 
     with registry.locked():  # one cleaner at a time: two would trip over each other's half-done work
         for e in registry.entries():
-            if everything or not e.live:
+            if everything or not e.live or (home is not None and e.persistent and e.home == home):
                 attempt(e.id, e.state_dir or None)
         for tid in sorted(registry.orphan_ids()):
             attempt(tid, None)

@@ -37,6 +37,17 @@ def default_state_dir(name: str) -> Path:
     return load_settings().home / "testbed" / name
 
 
+def current_home() -> str | None:
+    """This process's ``ODYSSAI_HOME``, resolved (None when the settings cannot be read)."""
+    from odyssai.errors import OdyssaiError
+    from odyssai.settings import load_settings
+
+    try:
+        return str(load_settings().home.expanduser().resolve())
+    except OdyssaiError:
+        return None
+
+
 class Testbed:
     """A cluster of namespace "nodes" with sshd and Thunderbolt-like cables.
 
@@ -67,20 +78,31 @@ class Testbed:
              stale_ok: bool = False) -> "Testbed":
         """The testbed that is up under ``name`` (or in ``state_dir``), e.g. made by ``odyssai testbed up``.
 
+        Without ``name`` it is the testbed named ``testbed``, but only if it was made from this
+        ``ODYSSAI_HOME``: the registry is machine-wide, and a default must not reach someone else's.
+
         :param stale_ok: also open a state file that no registered testbed owns any more (left
             by a machine reboot or a crash), so that ``down()`` can clear it.
         """
         if state_dir is None:
+            default = name is None
             name = name or DEFAULT_NAME
             entry = registry.find(name=name)
+            if entry and default and entry.home and entry.home != current_home():
+                raise TestbedError(f"the testbed named {name!r} was made from another ODYSSAI_HOME ({entry.home})",
+                                   hint=f"pass --name {name} to act on it anyway")
             state_dir = Path(entry.state_dir) if entry else default_state_dir(name)
-        what = f"testbed {name!r}" if name else f"the testbed in {state_dir}"
+        what = f"no testbed named {name!r} is up" if name else f"no testbed is up in {state_dir}"
         try:
             record = state.load(Path(state_dir))
         except TestbedError:
-            raise TestbedError(f"{what} is not up", hint="odyssai testbed up") from None
+            if (Path(state_dir) / state.STATE_FILE).exists():
+                raise  # there, but unreadable: say so
+            up = sorted(e.name for e in registry.entries() if e.live)
+            raise TestbedError(what, hint=f"testbeds up: {', '.join(up)}" if up
+                               else "none is; start one: odyssai testbed up") from None
         if not stale_ok and record.id not in {e.id for e in registry.entries()}:
-            raise TestbedError(f"{what} is not up (its state in {state_dir} is stale)",
+            raise TestbedError(f"testbed {record.name!r} is not up (its state in {state_dir} is stale)",
                                hint=f"'odyssai testbed down --name {record.name}' clears it")
         tb = cls(record.nodes, record.cables, name=record.name, state_dir=record.state_dir)
         tb._record = record
@@ -102,7 +124,8 @@ class Testbed:
         self.state_dir = state_dir
         with contextlib.suppress(TestbedError):  # what cannot be removed keeps its id and subnet
             cleanup_leftovers()
-        entry = registry.claim(self.name, state_dir, persistent=persistent, wanted_id=self._wanted_id)
+        entry = registry.claim(self.name, state_dir, persistent=persistent, wanted_id=self._wanted_id,
+                               home=current_home())
         self._record = state.Record(entry.id, self.name, state_dir, entry.subnet, self.node_names,
                                     self.cables, persistent)
         if not persistent:
@@ -320,15 +343,34 @@ class Testbed:
                  for n in self.node_names]
         return Cluster(backend=backend, nodes=nodes, rdma_to=self.rdma_to() if backend == "jaccl" else None)
 
+    def check_topology(self, path: str | Path, cluster: str = "testbed") -> Path:
+        """Refuse (``TestbedError``) if ``path`` has a cluster ``cluster`` that is not this testbed's.
+
+        Works before ``up()`` too, so that nothing is built for a topology that cannot be written.
+        """
+        from odyssai.topology import load_topology
+
+        from .teardown import owns_cluster
+
+        path = Path(path).expanduser().absolute()
+        existing = load_topology(path).clusters.get(cluster)
+        state_dir = self._record.state_dir if self._record else (self.state_dir or default_state_dir(self.name))
+        if existing is not None and not owns_cluster(existing, state_dir):
+            raise TestbedError(f"{path} already has a cluster {cluster!r} that is not this testbed's; "
+                               "it is left as it is",
+                               hint="choose another cluster name (odyssai testbed up --cluster NAME)")
+        return path
+
     def write_topology(self, path: str | Path, cluster: str = "testbed", *, python: str | None = None,
                        backend: str = "ring", reboot_delay: float = 1.0) -> Path:
         """Write this testbed as cluster ``cluster`` into the topology file ``path`` (others kept).
 
-        ``down()`` removes that cluster again, if it still describes this testbed.
+        ``down()`` removes that cluster again, if it still describes this testbed. A cluster of that
+        name that is not this testbed's (a real one, another testbed's) is never replaced.
         """
         from odyssai.topology import save_clusters
 
-        path = Path(path).expanduser().absolute()
+        path = self.check_topology(path, cluster)
         save_clusters(path, {cluster: self.cluster(python=python, backend=backend, reboot_delay=reboot_delay)})
         entry = {"path": str(path), "cluster": cluster}
         if entry not in self.record.topologies:

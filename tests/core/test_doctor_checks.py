@@ -50,14 +50,11 @@ class ExamplePlugin:
 
 @pytest.fixture(scope="module")
 def pm():
-    pm = get_plugin_manager(extra=(ExamplePlugin(),))
-    if "python" not in pm.doctor_checks.names():  # until odyssai.builtin registers them
-        for check in builtin_checks():
-            pm.doctor_checks.add(check, "odyssai")
-    return pm
+    return get_plugin_manager(extra=(ExamplePlugin(),))
 
 
 def local(name: str, tmp_path, **kw) -> Node:
+    (tmp_path / "tiny-model").mkdir(exist_ok=True)  # an empty models_dir would be a warning
     fields = {"host": "localhost", "spawner": "local", "python": sys.executable, "models_dir": str(tmp_path)}
     return Node(name=name, **(fields | kw))
 
@@ -68,6 +65,9 @@ def doctor(cluster: Cluster, pm):
 
 def test_core_checks_are_registered_like_a_plugins(pm):
     assert {"python", "resources", "transport"} <= set(pm.doctor_checks.names())
+    assert {pm.doctor_checks.owner(n) for n in ("python", "resources", "transport")} == {"odyssai"}
+    assert [type(c) for c in builtin_checks()] == [type(pm.doctor_checks.get(n))
+                                                   for n in ("python", "resources", "transport")]
 
 
 def test_a_healthy_local_node_passes_every_core_check(pm, tmp_path):
@@ -108,3 +108,43 @@ def test_a_registered_object_that_is_no_doctor_check_is_a_warning_not_a_crash(pm
     report = asyncio.run(diagnose("lab", Cluster(nodes=[local("a", tmp_path)]), pm, checks=[NotACheck()]))
     [warn] = [f for f in report.findings if f.check == "not-a-check"]
     assert warn.status == "warn" and warn.node is None and report.ok
+
+
+def python_that_breaks(tmp_path, package: str) -> str:
+    """A node's ``python``: ours, with a ``package`` earlier on its path that fails to import."""
+    shadow = tmp_path / "shadow"
+    (shadow / package).mkdir(parents=True)
+    (shadow / package / "__init__.py").write_text("raise ImportError('libfake.so: cannot open shared object file')\n")
+    wrapper = tmp_path / "python-with-a-broken-plugin"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={shadow} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_a_node_where_the_clusters_transport_plugin_does_not_import_fails_naming_it(pm, tmp_path):
+    python = python_that_breaks(tmp_path, "odyssai_transport_ring")
+    report = doctor(Cluster(backend="ring", nodes=[local("a", tmp_path), local("b", tmp_path, python=python)]), pm)
+    [packages] = [f for f in report.findings if f.node == "b" and f.check == "packages"]
+    assert not report.ok and report.failing() == ["b"]
+    assert packages.status == "fail"
+    assert ("odyssai-transport-ring: import odyssai_transport_ring.plugin fails: "
+            "ImportError: libfake.so: cannot open shared object file") in packages.message
+    assert f"{python} -c 'import odyssai_transport_ring.plugin'" in packages.fix
+    [a_packages] = [f for f in report.findings if f.node == "a" and f.check == "packages"]
+    assert a_packages.status == "ok"
+
+
+def test_a_plugin_the_cluster_does_not_need_that_does_not_import_is_a_warning(pm, tmp_path):
+    python = python_that_breaks(tmp_path, "odyssai_transport_jaccl")
+    report = doctor(Cluster(backend="ring", nodes=[local("a", tmp_path, python=python)]), pm)
+    [packages] = [f for f in report.findings if f.check == "packages"]
+    assert packages.status == "warn" and "import odyssai_transport_jaccl.plugin fails" in packages.message
+    assert report.ok
+
+
+def test_an_empty_models_dir_is_a_warning_and_the_node_would_still_load(pm, tmp_path):
+    empty = tmp_path / "empty-models"
+    empty.mkdir()
+    report = doctor(Cluster(nodes=[local("a", tmp_path, models_dir=str(empty))]), pm)
+    [models] = [f for f in report.findings if f.check == "models_dir"]
+    assert models.status == "warn" and models.message.startswith("no models yet") and report.ok

@@ -85,14 +85,26 @@ def test_df_on_macos_gives_total_and_available_bytes():
 
 # --- the resources script's output -----------------------------------------------------------
 
-def resources(exists: bool, os_name: str = "Linux", memory: str = MEMINFO, df: str = DF_LINUX) -> CommandResult:
-    head = f"os={os_name}\nmodels_dir=/models\nexists={int(exists)}\n" + ("entries=2\n" if exists else "")
+def resources(exists: bool, os_name: str = "Linux", memory: str = MEMINFO, df: str = DF_LINUX,
+              entries: int = 2) -> CommandResult:
+    head = f"os={os_name}\nmodels_dir=/models\nexists={int(exists)}\n" + (f"entries={entries}\n" if exists else "")
     return CommandResult(0, f"{head}--- df\n{df}--- memory\n{memory}", "")
 
 
 def test_a_missing_models_dir_fails_with_the_mkdir_fix():
     models = [f for f in interpret_resources("n1", "/models", resources(False)) if f.check == "models_dir"]
     assert models[0].status == "fail" and "mkdir -p /models" in models[0].fix
+
+
+def test_an_empty_models_dir_is_a_warning_that_says_how_to_get_a_model():
+    [models] = [f for f in interpret_resources("n1", "/models", resources(True, entries=0)) if f.check == "models_dir"]
+    assert models.status == "warn" and models.message == "no models yet: /models is empty"
+    assert "odyssai models pull smollm2-135m --models-dir /models" in models.fix
+
+
+def test_a_models_dir_with_models_is_ok():
+    [models] = [f for f in interpret_resources("n1", "/models", resources(True)) if f.check == "models_dir"]
+    assert models.status == "ok" and models.facts["entries"] == 2
 
 
 def test_a_mac_reads_its_memory_from_sysctl_and_vm_stat():
@@ -112,7 +124,10 @@ def test_low_free_disk_is_a_warning_not_a_failure():
 REF = Reference(distributions={"odyssai": "0.1.0", "odyssai-shard-tensor": "0.1.0", "odyssai-api-admin": "0.1.0"},
                 modules={"odyssai": "odyssai", "odyssai-shard-tensor": "odyssai_shard_tensor",
                          "odyssai-api-admin": "odyssai_api_admin"},
-                required={"odyssai", "odyssai-shard-tensor"}, local_mlx={"mlx": None, "mlx-lm": None})
+                required={"odyssai", "odyssai-shard-tensor"}, local_mlx={"mlx": None, "mlx-lm": None},
+                plugin_modules={"odyssai": ["odyssai.builtin"],
+                                "odyssai-shard-tensor": ["odyssai_shard_tensor.plugin"],
+                                "odyssai-api-admin": ["odyssai_api_admin.plugin"]})
 NODE = Node(name="n1", host="10.0.0.1", python="/opt/py/bin/python")
 
 
@@ -154,6 +169,46 @@ def test_a_missing_api_plugin_is_only_a_warning():
 def test_another_odyssai_version_fails_naming_both_versions():
     f = by_check(interpret_probe(NODE, probe(ALL | {"odyssai": "0.0.9"}), REF, "lab"))["packages"]
     assert f.status == "fail" and "odyssai 0.0.9 (orchestrator 0.1.0)" in f.message
+
+
+def test_a_runtime_plugin_that_is_installed_but_does_not_import_fails_with_its_error_and_a_fix():
+    errors = {"odyssai_shard_tensor.plugin": "ImportError: cannot import name 'shard_linear' from 'mlx_lm'"}
+    f = by_check(interpret_probe(NODE, probe(ALL, errors), REF, "lab"))["packages"]
+    assert f.status == "fail"
+    assert ("odyssai-shard-tensor: import odyssai_shard_tensor.plugin fails: ImportError: cannot import name "
+            "'shard_linear' from 'mlx_lm'") in f.message
+    assert f.fix == ("see why on n1: /opt/py/bin/python -c 'import odyssai_shard_tensor.plugin'; "
+                     "then /opt/py/bin/python -m pip install --force-reinstall 'odyssai-shard-tensor==0.1.0'")
+    assert f.facts["import_errors"] == errors
+
+
+def test_an_api_plugin_that_does_not_import_is_a_warning():
+    f = by_check(interpret_probe(NODE, probe(ALL, {"odyssai_api_admin.plugin": "ModuleNotFoundError: litestar"}),
+                                 REF, "lab"))["packages"]
+    assert f.status == "warn" and "import odyssai_api_admin.plugin fails" in f.message
+
+
+def test_a_missing_plugin_is_reported_once_as_missing_not_also_as_an_import_failure():
+    errors = {"odyssai_shard_tensor.plugin": "ModuleNotFoundError: No module named 'odyssai_shard_tensor'"}
+    f = by_check(interpret_probe(NODE, probe(ALL | {"odyssai-shard-tensor": None}, errors), REF, "lab"))["packages"]
+    assert f.message == "odyssai-shard-tensor missing" and "--force-reinstall" not in f.fix
+
+
+def test_the_reference_knows_the_module_each_installed_plugin_was_loaded_from():
+    from odyssai.plugins import get_plugin_manager
+
+    ref = Reference.of(get_plugin_manager(), "ring")
+    assert ref.plugin_modules["odyssai"] == ["odyssai.builtin"]
+    assert ref.plugin_modules["odyssai-transport-ring"] == ["odyssai_transport_ring.plugin"]
+    assert "odyssai-transport-ring" in ref.required
+
+
+def test_the_host_key_fix_names_the_nodes_own_known_hosts_file():
+    from odyssai.ssh import known_hosts_file
+
+    assert known_hosts_file(Node(name="n1", host="h", known_hosts="/etc/odyssai/known hosts")) == \
+        "'/etc/odyssai/known hosts'"
+    assert known_hosts_file(Node(name="n1", host="h")) == "~/.ssh/known_hosts"
 
 
 def test_mlx_that_does_not_import_fails():

@@ -2,9 +2,9 @@
 while the server's own manager has the cluster loaded, and seen by the manager at once.
 
 The app is core's real ``create_app`` with the installed plugins, in-process (Litestar's
-TestClient). Until ``odyssai_api_admin.plugin`` registers ``ConfiguratorController`` a test
-plugin adds it. "Loaded" is made by setting the manager's cluster state to ``idle``/``loading``
-by hand (a real load over SSH is in ``test_configurator_loaded.py``, through the CLI).
+TestClient); ``odyssai_api_admin.plugin`` registers ``ConfiguratorController``. "Loaded" is
+made by setting the manager's cluster state to ``idle``/``loading`` by hand (a real load over
+SSH is in ``test_configurator_loaded.py``, through the CLI).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import pytest
 import yaml
 from litestar.testing import TestClient
 
-from odyssai import hookimpl
 from odyssai.plugins import get_plugin_manager
 from odyssai.server import create_app
 from odyssai.settings import load_settings
-from odyssai_api_admin.configurator_routes import ConfiguratorController
 
 BASE = "/admin/clusters"
 OTHER = """\
@@ -30,25 +28,14 @@ clusters:
 """
 
 
-class _AddController:
-    def on_app_init(self, app_config):
-        app_config.route_handlers.append(ConfiguratorController)
-        return app_config
-
-
-class ConfiguratorTestPlugin:
-    __name__ = "configurator-test-plugin"
-
-    @hookimpl
-    def odyssai_litestar_plugins(self):
-        return [_AddController()]
-
-
 def build_app(settings):
-    app = create_app(settings, get_plugin_manager())
-    if "PUT" in app.route_handler_method_map.get(BASE + "/{cluster:str}", {}):
-        return app
-    return create_app(settings, get_plugin_manager(extra=(ConfiguratorTestPlugin(),)))
+    """Core's real app with the installed plugins: odyssai-api-admin mounts the configurator."""
+    return create_app(settings, get_plugin_manager())
+
+
+def test_the_installed_api_admin_plugin_mounts_the_configurator_routes(home):
+    app = build_app(load_settings(home=home))
+    assert {"PUT", "DELETE"} <= set(app.route_handler_method_map.get(BASE + "/{cluster:str}", {}))
 
 
 @pytest.fixture

@@ -104,10 +104,20 @@ def test_delete_with_yes_removes_the_cluster(home):
     assert r.exit_code == 0 and set(clusters(home)) == {"other"}, r.output
 
 
-def test_delete_asks_first_and_no_keeps_the_cluster(home):
+def test_delete_asks_first_and_no_keeps_the_cluster(home, monkeypatch):
+    from odyssai import cli_errors
+
     create_lab(home)
+    monkeypatch.setattr(cli_errors, "stdin_is_terminal", lambda: True)  # as at a terminal
     r = cli(home, "cluster", "delete", "lab", input="n\n")
+    assert r.exit_code == 1 and "lab" in clusters(home) and "delete cluster lab (2 node(s))?" in r.output
+
+
+def test_delete_without_a_terminal_and_without_yes_says_to_pass_yes_and_keeps_the_cluster(home):
+    create_lab(home)
+    r = cli(home, "cluster", "delete", "lab", input="y\n")   # CliRunner's stdin is no terminal
     assert r.exit_code == 1 and "lab" in clusters(home)
+    assert "stdin is not a terminal: pass --yes to confirm" in r.stderr
 
 
 def test_every_change_leaves_the_other_cluster_exactly_as_it_was(home):

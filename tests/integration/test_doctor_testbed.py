@@ -1,14 +1,16 @@
 """``odyssai doctor`` over real SSH on a 3-node testbed: green when healthy, and each way a node
 would fail to load found, named, and exiting non-zero.
 
-The commands run in a throwaway Typer app that mounts ``doctor_command`` and ``cluster_app`` as
-``odyssai.cli`` will. How each broken node is made:
+The commands run in the real ``odyssai`` app (``odyssai.cli.build_app()``, in-process). How each
+broken node is made:
 
 - sshd down: its sshd process, found among the node namespace's pids, is killed (SIGKILL) and
   started again afterwards;
 - unknown host key: the node's ``known_hosts`` is an empty file;
 - wrong python: the node's ``python`` is a path that does not exist;
 - no models_dir: the node's ``models_dir`` is a directory that does not exist;
+- a plugin that does not import: the node's ``python`` is a wrapper that puts a package of the
+  same name as the cluster's transport plugin first on ``PYTHONPATH``, and it raises on import;
 - another MLX: the node's ``python`` is a throwaway venv (``uv venv``) with a *real*
   ``mlx[cpu]==<another version>`` installed by ``uv pip install``, and the orchestrator's
   site-packages after it (a ``.pth``) for odyssai and the plugins. When uv cannot install it
@@ -30,12 +32,9 @@ import time
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from odyssai import cli as odyssai_cli
-from odyssai.cli_cluster import cluster_app, doctor_command
-from odyssai.doctor import builtin_checks
 from odyssai.topology import save_clusters
 from odyssai_testbed.sshd import start_sshd
 
@@ -43,25 +42,18 @@ pytestmark = [pytest.mark.testbed]
 OTHER_MLX_HOW: dict[str, str] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def core_checks():
-    """Core's checks in the CLI's plugin manager, until ``odyssai.builtin`` registers them."""
-    pm = odyssai_cli.plugin_manager()
-    if "python" not in pm.doctor_checks.names():
-        for check in builtin_checks():
-            pm.doctor_checks.add(check, "odyssai")
-
-
 @pytest.fixture(scope="module")
 def tb(module_testbed_factory):
-    return module_testbed_factory(3)
+    tb = module_testbed_factory(3)
+    for node in tb.node_names:  # a models_dir with nothing in it is a warning
+        (tb.node_dir(node) / "models" / "tiny-model").mkdir(parents=True, exist_ok=True)
+    return tb
 
 
 def cli(home: Path, *args: str):
-    app = typer.Typer()
-    app.add_typer(cluster_app, name="cluster")
-    app.command("doctor")(doctor_command)
-    return CliRunner().invoke(app, list(args), env={"ODYSSAI_HOME": str(home), "COLUMNS": "250"})
+    """The real ``odyssai`` app: core's checks come from ``odyssai.builtin``'s registration."""
+    return CliRunner().invoke(odyssai_cli.build_app(), list(args),
+                              env={"ODYSSAI_HOME": str(home), "COLUMNS": "250"})
 
 
 def doctor_json(home: Path, cluster: str = "lab") -> tuple[int, dict]:
@@ -149,6 +141,7 @@ def test_a_node_with_an_unknown_host_key_says_so_not_unreachable(tb, tmp_path):
     assert code == 1 and report["failing"] == [node]
     assert ssh["facts"]["reason"] == "host_key" and "host key" in ssh["message"]
     assert "unreachable" not in ssh["message"] and "ssh-keyscan" in ssh["fix"]
+    assert ssh["fix"].endswith(f">> {empty}")   # the node's own known_hosts, not ~/.ssh/known_hosts
 
 
 def test_a_node_whose_python_path_is_wrong_is_named(tb, tmp_path):
@@ -166,6 +159,22 @@ def test_a_node_missing_its_models_dir_is_named(tb, tmp_path):
     [models] = findings(report, node, "models_dir")
     assert code == 1 and report["failing"] == [node]
     assert models["status"] == "fail" and str(missing) in models["message"]
+
+
+def test_a_node_where_the_transport_plugin_does_not_import_is_named_with_the_error(tb, tmp_path):
+    shadow = tmp_path / "shadow" / "odyssai_transport_ring"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('libfake.so: cannot open shared object file')\n")
+    python = tmp_path / "python-with-a-broken-plugin"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={shadow.parent} exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    node = tb.node_names[1]
+    code, report = doctor_json(with_node(tb, tmp_path, node, python=str(python)))
+    [packages] = findings(report, node, "packages")
+    assert code == 1 and report["failing"] == [node]
+    assert packages["status"] == "fail" and "import odyssai_transport_ring.plugin fails: ImportError: libfake.so" \
+        in packages["message"]
+    assert "-c 'import odyssai_transport_ring.plugin'" in packages["fix"]
 
 
 @pytest.fixture(scope="module")

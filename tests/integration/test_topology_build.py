@@ -89,11 +89,14 @@ def test_rebuild_after_a_cable_moved_shows_the_diff_rewrites_and_keeps_the_old_f
     assert f"~ node1 <-> node2: node1 rdma_en9 -> {true_dev}" in dry.stdout
     assert path.read_text() == stale
 
-    r = run_odyssai("topology", "rebuild", "mesh", "--yes", env=env)
+    r = run_odyssai("topology", "rebuild", "mesh", "--yes", env=env | {"COLUMNS": "40"})
     assert r.returncode == 0, r.stderr
+    assert f"~ node1 <-> node2: node1 rdma_en9 -> {true_dev}" in r.stdout
     assert load_topology(path).cluster("mesh").rdma_to["node1"]["node2"] == true_dev
     backups = sorted(tmp_path.glob("topology.yaml.bak-*"))
     assert any(b.read_text() == stale for b in backups)
+    [wrote] = [line for line in r.stdout.splitlines() if line.startswith("wrote ")]   # one line, however narrow
+    assert wrote.startswith(f"wrote {path} (backup: {tmp_path}/topology.yaml.bak-") and wrote.endswith(")")
     assert yaml.safe_load(path.read_text())["clusters"]["other"] == other_before
 
 

@@ -13,9 +13,10 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .cli_errors import err, fail, user_errors  # noqa: F401  (plugins import them from here too)
+from .cli_errors import confirm, err, fail, user_errors  # noqa: F401  (plugins import them from here too)
 from .errors import OdyssaiError
 
 app = typer.Typer(name="odyssai", help="OdyssAI-X: one MLX model across 1-5 Macs.",
@@ -78,7 +79,7 @@ def topology_show(cluster: Optional[str] = typer.Argument(None, help="one cluste
         typer.echo(json.dumps(data, indent=2))
         return
     if not topo.clusters:
-        out.print(f"no clusters in {s.topology_path}")
+        _line(f"no clusters in {s.topology_path}")
         return
     for name, c in data["clusters"].items():
         out.print(f"[bold]{name}[/]  backend={c['backend']}  nodes={len(c['nodes'])}")
@@ -121,24 +122,30 @@ def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
         raise typer.Exit(1)
 
 
+def _line(text: str) -> None:
+    """One line of plain text on stdout: no markup, never wrapped (paths and diffs stay whole)."""
+    out.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_build(result) -> None:
     for line in result.diff_lines():
-        out.print(f"  {line}", highlight=False)
-    out.print(f"{result.cluster}: {sum(len(p) for p in result.rdma_to.values())} of {result.expected_edges} "
-              "directed edges, mesh valid", highlight=False)
+        _line(f"  {line}")
+    _line(f"{result.cluster}: {sum(len(p) for p in result.rdma_to.values())} of {result.expected_edges} "
+          "directed edges, mesh valid")
 
 
 def _build(cluster: str, wiring: str, rebuild: bool, yes: bool, dry_run: bool) -> None:
+    """Probe once, show, (confirm,) write: what is written is what was shown."""
     import asyncio
 
-    from .wiring import WiringInvalid, build_topology
+    from .wiring import WiringInvalid, build_topology, write_build
 
     s, pm = settings(), plugin_manager()
     try:
         result = asyncio.run(build_topology(s, pm, cluster, wiring=wiring, write=False))
     except WiringInvalid as e:
         for line in e.result.diff_lines():
-            out.print(f"  {line}", highlight=False)
+            _line(f"  {line}")
         for p in e.result.problems:
             err.print(f"[red]{cluster}:[/] {p}", highlight=False)
         err.print("[red]nothing was written[/]")
@@ -152,12 +159,11 @@ def _build(cluster: str, wiring: str, rebuild: bool, yes: bool, dry_run: bool) -
     if rebuild and not result.changes:
         out.print("the file already says so: nothing to write")
         return
-    if rebuild and not yes and not typer.confirm("write these changes?", default=False):
+    if rebuild and not confirm("write these changes?", yes=yes, what=f"topology rebuild {cluster}"):
         out.print("nothing written")
         raise typer.Exit(1)
-    result = asyncio.run(build_topology(s, pm, cluster, wiring=wiring, write=True))
-    out.print(f"wrote {s.topology_path}" + (f" (backup: {result.backup})" if result.backup else ""),
-              highlight=False)
+    result = write_build(s, result)
+    _line(f"wrote {s.topology_path}" + (f" (backup: {result.backup})" if result.backup else ""))
 
 
 @topology_app.command("build")
@@ -283,7 +289,8 @@ def reboot_cmd(cluster: str = typer.Argument(...),
                server: Optional[str] = SERVER_OPT) -> None:
     """Reboot a cluster's nodes (resets JACCL's RDMA state), wait for SSH, reload the model."""
     which = ", ".join(nodes) if nodes else "every node"
-    if not yes and not typer.confirm(f"reboot {which} of {cluster}?", default=False):
+    if not confirm(f"reboot {which} of {cluster}?", yes=yes, what=f"reboot {cluster}"):
+        err.print("nothing rebooted")
         raise typer.Exit(1)
     c = _client(server)
     c.http.timeout = 1800
@@ -347,11 +354,29 @@ def _mount_core_subapps() -> None:
     app.add_typer(models_app, name="models")
 
 
+def extend_cli(pm: Any, root: typer.Typer) -> list[str]:
+    """Let every plugin add its commands (``pm.extend_cli``); returns a warning per plugin that failed.
+
+    A plugin whose ``odyssai_cli`` raises is recorded in ``pm.failures`` (``odyssai plugins``
+    lists it) and named with its distribution in a one-line warning on stderr; every other
+    command still works.
+    """
+    before = len(pm.failures)
+    pm.extend_cli(root)
+    warnings = []
+    for f in pm.failures[before:]:
+        who = f.distribution if f.distribution == f.name else f"{f.name} ({f.distribution})"
+        warnings.append(f"plugin {who} could not add its commands: {f.error}")
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    return warnings
+
+
 def build_app() -> typer.Typer:
     """The root app with core's sub-apps and every plugin's commands."""
     if not getattr(build_app, "_done", False):
         _mount_core_subapps()
-        plugin_manager().extend_cli(app)
+        extend_cli(plugin_manager(), app)
         build_app._done = True  # type: ignore[attr-defined]
     return app
 

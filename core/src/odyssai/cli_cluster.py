@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import configurator as conf
-from .cli_errors import user_errors
+from .cli_errors import confirm, user_errors
 from .errors import Conflict
 
 
@@ -81,7 +81,7 @@ def _commit(change: conf.Change) -> None:
     for w in change.warnings:
         _cli().err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     _cli().out.print(f"{change.summary} in {path}" + (f" (backup: {backup.name})" if backup else ""),
-              highlight=False, soft_wrap=True)
+                     highlight=False, markup=False, soft_wrap=True)
 
 
 def _topology():
@@ -152,7 +152,7 @@ def delete(cluster: str = typer.Argument(...),
     topo = _topology()
     c = topo.cluster(cluster)
     ensure_not_loaded(cluster)
-    if not yes and not typer.confirm(f"delete cluster {cluster} ({len(c.nodes)} node(s))?", default=False):
+    if not confirm(f"delete cluster {cluster} ({len(c.nodes)} node(s))?", yes=yes, what=f"cluster delete {cluster}"):
         _cli().err.print("nothing deleted")
         raise typer.Exit(1)
     _commit(conf.delete_cluster(topo, cluster))
@@ -168,7 +168,7 @@ def list_clusters(as_json: bool = typer.Option(False, "--json", help="machine-re
         typer.echo(json.dumps({"clusters": data}, indent=2))
         return
     if not topo.clusters:
-        _cli().out.print(f"no clusters in {settings().topology_path}", highlight=False)
+        _cli().out.print(f"no clusters in {settings().topology_path}", highlight=False, markup=False, soft_wrap=True)
         return
     table = Table("cluster", "backend", "models_dir", "nodes (rank order)")
     for name, c in topo.clusters.items():
@@ -216,7 +216,7 @@ def doctor_command(cluster: Optional[str] = typer.Argument(None, help="one clust
     if as_json:
         typer.echo(json.dumps({"ok": ok, "clusters": [r.to_dict() for r in reports]}, indent=2))
     elif not reports:
-        _cli().out.print(f"no clusters in {s.topology_path}", highlight=False)
+        _cli().out.print(f"no clusters in {s.topology_path}", highlight=False, markup=False, soft_wrap=True)
     for r in reports if not as_json else []:
         _cli().out.print(_render(r))
     if not ok:

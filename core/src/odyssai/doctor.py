@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shlex
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar, Literal, Sequence
@@ -61,25 +62,34 @@ class Finding:
 class Reference:
     """What the orchestrator has installed, which every node must match.
 
-    ``distributions``: odyssai and every plugin distribution -> version; ``modules``: the name
-    each is imported by; ``required``: those a runner cannot do without (odyssai, the cluster's
-    transport, the shard strategies) -- missing or different there fails, elsewhere it warns.
+    ``distributions``: odyssai and every plugin distribution -> version; ``modules``: the
+    top-level package each is imported by; ``plugin_modules``: the modules its plugins are
+    loaded from (its entry points, e.g. ``odyssai_transport_jaccl.plugin``), which the node must
+    import as the orchestrator did; ``required``: those a runner cannot do without (odyssai, the
+    cluster's transport, the shard strategies) -- missing, different or not importable there
+    fails, elsewhere it warns.
     """
 
     distributions: dict[str, str]
     modules: dict[str, str]
     required: set[str]
     local_mlx: dict[str, str | None] = field(default_factory=dict)
+    plugin_modules: dict[str, list[str]] = field(default_factory=dict)
+
+    def imports_of(self, dist: str) -> list[str]:
+        """The modules to import on a node for ``dist`` (its plugin modules, else its package)."""
+        return self.plugin_modules.get(dist) or ([self.modules[dist]] if dist in self.modules else [])
 
     @classmethod
     def of(cls, pm: Any, backend: str) -> "Reference":
         import importlib.metadata as md
 
-        dists, modules = {}, {}
+        dists, modules, plugin_modules = {}, {}, {}
         for plugin_name, (dist, version) in pm.distributions.items():
             plugin = pm.get_plugin(plugin_name)
             module = getattr(plugin, "__name__", "") or type(plugin).__module__
             dists[dist], modules[dist] = version, module.split(".")[0]
+            plugin_modules.setdefault(dist, []).append(module)
         owners = {pm.shard_strategies.owner(n) for n in pm.shard_strategies.names()}
         owners.add(pm.transports.owner(backend))
         local = {}
@@ -88,7 +98,7 @@ class Reference:
                 local[name] = md.version(name)
             except md.PackageNotFoundError:
                 local[name] = None
-        return cls(dists, modules, {"odyssai"} | (owners & set(dists)), local)
+        return cls(dists, modules, {"odyssai"} | (owners & set(dists)), local, plugin_modules)
 
 
 @dataclass
@@ -287,8 +297,9 @@ print(json.dumps(out))
 MLX_DISTS = {"mlx": "mlx", "mlx-lm": "mlx_lm"}
 
 
-def _install_hint(python: str, pins: dict[str, str]) -> str:
-    return f"{python} -m pip install " + " ".join(f"'{d}=={v}'" for d, v in pins.items())
+def _install_hint(python: str, pins: dict[str, str], reinstall: bool = False) -> str:
+    return (f"{shlex.quote(python)} -m pip install " + ("--force-reinstall " if reinstall else "")
+            + " ".join(f"'{d}=={v}'" for d, v in pins.items()))
 
 
 class PythonCheck(DoctorCheck):
@@ -303,7 +314,9 @@ class PythonCheck(DoctorCheck):
 
     async def run(self, node: Node, run: RunCommand, ctx: DoctorContext) -> list[Finding]:
         ref = ctx.reference
-        want = {"dists": {**ref.modules, **MLX_DISTS}, "imports": ["odyssai", "mlx.core"]}
+        plugins = [m for d in sorted(ref.distributions) for m in ref.imports_of(d)]
+        want = {"dists": {**ref.modules, **MLX_DISTS},
+                "imports": list(dict.fromkeys(["odyssai", *plugins, "mlx.core"]))}
         r = await run([node.python, "-c", PROBE_SNIPPET, json.dumps(want)], timeout=45.0)
         return interpret_probe(node, r, ref, ctx.cluster_name)
 
@@ -329,24 +342,41 @@ def interpret_probe(node: Node, r: CommandResult, ref: Reference, cluster_name: 
     out = [Finding(node.name, "python", "ok", f"Python {facts['python']} at {facts['executable']}",
                    facts={k: facts[k] for k in ("python", "executable", "platform", "mac_ver")})]
     have: dict[str, str | None] = facts["dists"]
+    errors: dict[str, str] = facts.get("errors") or {}
     problems, pins, status = [], {}, "ok"
+    broken: list[str] = []  # modules that are installed but do not import
+
+    def worse(dist: str) -> None:
+        nonlocal status
+        status = "fail" if dist in ref.required else ("warn" if status == "ok" else status)
+
     for dist, version in sorted(ref.distributions.items()):
         there = have.get(dist)
-        if there == version:
+        if there != version:
+            problems.append(f"{dist} missing" if there is None else f"{dist} {there} (orchestrator {version})")
+            pins[dist] = version
+            worse(dist)
             continue
-        problems.append(f"{dist} missing" if there is None else f"{dist} {there} (orchestrator {version})")
-        pins[dist] = version
-        if dist in ref.required:
-            status = "fail"
-        elif status == "ok":
-            status = "warn"
-    if "odyssai" in facts["errors"] and status != "fail":
+        for module in ref.imports_of(dist):
+            if module in errors:
+                problems.append(f"{dist}: import {module} fails: {errors[module]}")
+                broken.append(module)
+                pins[dist] = version
+                worse(dist)
+    if "odyssai" in errors and not any(m.split(".")[0] == "odyssai" for m in broken):
         status = "fail"
-        problems.append(f"import odyssai: {facts['errors']['odyssai']}")
+        problems.append(f"import odyssai: {errors['odyssai']}")
+        broken.append("odyssai")
     n_plugins = len(ref.distributions) - 1
-    message = "; ".join(problems) or f"odyssai and {n_plugins} plugin(s) match the orchestrator"
-    out.append(Finding(node.name, "packages", status, message, _install_hint(py, pins) if pins else "",
-                       {"versions": {d: have.get(d) for d in ref.distributions}}))
+    message = "; ".join(problems) or f"odyssai and {n_plugins} plugin(s) match the orchestrator and import"
+    fixes = []
+    if broken:
+        fixes.append(f"see why on {node.name}: {shlex.quote(py)} -c {shlex.quote('import ' + broken[0])}")
+    if pins:
+        fixes.append(("then " if broken else "") + _install_hint(py, pins, reinstall=bool(broken)))
+    out.append(Finding(node.name, "packages", status, message, "; ".join(fixes),
+                       {"versions": {d: have.get(d) for d in ref.distributions},
+                        "import_errors": {m: errors[m] for m in broken if m in errors}}))
     mlx = {d: have.get(d) for d in MLX_DISTS}
     facts_mlx = {"versions": mlx, "python": py}
     missing = [d for d, v in mlx.items() if v is None]
@@ -424,7 +454,10 @@ class ResourcesCheck(DoctorCheck):
 
 
 def interpret_resources(node: str, models_dir: str, r: CommandResult) -> list[Finding]:
-    """Findings ``models_dir``, ``disk`` and ``memory`` from the resources script's output (pure)."""
+    """Findings ``models_dir``, ``disk`` and ``memory`` from the resources script's output (pure).
+
+    A models_dir that exists but is empty is a warning (nothing to load yet), not a failure.
+    """
     head, _, rest = r.stdout.partition("--- df\n")
     df_text, _, mem_text = rest.partition("--- memory\n")
     kv = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
@@ -433,12 +466,19 @@ def interpret_resources(node: str, models_dir: str, r: CommandResult) -> list[Fi
         return [Finding(node, "models_dir", "warn", f"could not look at the node (exit {r.exit_status}): {last}")]
     path = kv.get("models_dir", models_dir)
     out = []
-    if kv["exists"] == "1":
-        out.append(Finding(node, "models_dir", "ok", f"{path} exists ({kv.get('entries', '?')} entries)",
-                           facts={"path": path}))
+    if kv["exists"] == "1" and kv.get("entries") == "0":
+        from .models.catalog import DEFAULT_MODEL
+
+        out.append(Finding(node, "models_dir", "warn", f"no models yet: {path} is empty",
+                           f"on {node}: odyssai models pull {DEFAULT_MODEL} --models-dir {shlex.quote(path)} "
+                           "(or copy a model there)", {"path": path, "entries": 0}))
+    elif kv["exists"] == "1":
+        entries = kv.get("entries", "?")
+        out.append(Finding(node, "models_dir", "ok", f"{path} exists ({entries} entries)",
+                           facts={"path": path, "entries": int(entries) if entries.isdigit() else None}))
     else:
         out.append(Finding(node, "models_dir", "fail", f"models_dir {path} does not exist",
-                           f"create it on {node} (mkdir -p {path}) and copy the models there, "
+                           f"create it on {node} (mkdir -p {shlex.quote(path)}) and copy the models there, "
                            "or fix 'models_dir' in topology.yaml", {"path": path}))
     disk = parse_df(df_text)
     if disk is None:

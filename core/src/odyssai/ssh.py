@@ -36,6 +36,20 @@ def command_line(argv: Sequence[str], env: Mapping[str, str] | None = None, *, e
     return ("exec " + cmd) if exec_ else cmd
 
 
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+
+
+def known_hosts_file(node: Node) -> str:
+    """The known_hosts file the host key of ``node`` is checked against, as a shell word.
+
+    The node's own ``known_hosts`` (expanded and quoted) when topology.yaml sets one; otherwise
+    asyncssh's default, ``~/.ssh/known_hosts`` (left unquoted, so that the shell expands ``~``).
+    """
+    if node.known_hosts:
+        return shlex.quote(str(Path(node.known_hosts).expanduser()))
+    return DEFAULT_KNOWN_HOSTS
+
+
 def where(node: Node) -> str:
     return f"{node.user + '@' if node.user else ''}{node.host}:{node.port}"
 
@@ -59,7 +73,7 @@ async def connect(node: Node, timeout: float = 15.0) -> asyncssh.SSHClientConnec
     except asyncssh.HostKeyNotVerifiable as e:
         raise LoadFailed(f"node {node.name} ({where(node)}): host key not verified: {e.reason}",
                          hint=f"check the node's identity, then add its key: ssh-keyscan -p {node.port} "
-                              f"{node.host} >> known_hosts") from None
+                              f"{shlex.quote(node.host)} >> {known_hosts_file(node)}") from None
     except asyncssh.PermissionDenied:
         raise LoadFailed(f"node {node.name} ({where(node)}): SSH key not accepted",
                          hint="install your public key in the node's authorized_keys "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .discovery import Cable, Probe
-from .errors import ConfigError, OdyssaiError
+from .errors import ConfigError, Conflict, OdyssaiError
 from .topology import Cluster, MeshReport, load_topology, save_clusters, validate_mesh
 
 End = tuple[str, str]  # (node, iface)
@@ -148,6 +148,8 @@ class BuildResult:
     changes: list[CableChange] = field(default_factory=list)
     written: bool = False
     backup: str | None = None
+    #: the cluster's nodes and ``rdma_to`` in the file when it was probed: what the diff is against
+    before: tuple[list[str], dict[str, dict[str, str]] | None] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -183,7 +185,7 @@ def plan_build(cluster_name: str, cluster: Cluster, probe: Probe,
         mesh_problems.append(p)
     problems = list(dict.fromkeys([*probe.problems, *mesh_problems]))
     return BuildResult(cluster_name, rdma_to, report.expected_edges, problems,
-                       diff_rdma_to(cluster.rdma_to, rdma_to))
+                       diff_rdma_to(cluster.rdma_to, rdma_to), before=(names, cluster.rdma_to))
 
 
 async def probe_wiring(pm: Any, cluster_name: str, cluster: Cluster, timeout: float = 30.0) -> Probe:
@@ -211,14 +213,33 @@ async def build_topology(settings: Any, pm: Any, cluster_name: str, *, wiring: L
     """Probe, validate and (when ``write`` and valid) write the cluster's ``rdma_to``.
 
     Raises ``WiringInvalid`` when the wiring does not validate; nothing is written then.
+    To show the result first and write it after a confirmation, call with ``write=False`` and
+    then ``write_build`` with the same result: the wiring is probed once, and what is written is
+    what was shown.
     """
-    path = settings.topology_path
-    cluster = load_topology(path).cluster(cluster_name)
+    cluster = load_topology(settings.topology_path).cluster(cluster_name)
     result = plan_build(cluster_name, cluster, await probe_wiring(pm, cluster_name, cluster), wiring)
     if not result.ok:
         raise WiringInvalid(result)
-    if write:
-        fresh = load_topology(path).cluster(cluster_name)  # the file may have changed while probing
-        backup = save_clusters(path, {cluster_name: fresh.model_copy(update={"rdma_to": result.rdma_to})})
-        result.written, result.backup = True, str(backup) if backup else None
+    return write_build(settings, result) if write else result
+
+
+def write_build(settings: Any, result: BuildResult) -> BuildResult:
+    """Write ``result.rdma_to`` (exactly what was probed and shown) into the cluster's entry.
+
+    The rest of the cluster, and every other cluster, is taken from the file as it is now. When
+    the cluster's nodes or ``rdma_to`` changed in the file since the probe, the diff that was shown
+    no longer says what writing would do: ``Conflict``, and nothing is written.
+    """
+    if not result.ok:
+        raise WiringInvalid(result)
+    path = settings.topology_path
+    fresh = load_topology(path).cluster(result.cluster)
+    if result.before is not None:
+        names, rdma_to = result.before
+        if [n.name for n in fresh.nodes] != names or fresh.rdma_to != rdma_to:
+            raise Conflict(f"cluster {result.cluster} changed in {path} after the wiring was probed; "
+                           "nothing was written", hint=f"run `odyssai topology rebuild {result.cluster}` again")
+    backup = save_clusters(path, {result.cluster: fresh.model_copy(update={"rdma_to": result.rdma_to})})
+    result.written, result.backup = True, str(backup) if backup else None
     return result

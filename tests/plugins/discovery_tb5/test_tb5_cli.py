@@ -123,3 +123,15 @@ def test_a_failing_script_leaves_the_launch_daemon_uninstalled():
 def test_the_current_ethernet_service_is_read_to_carry_its_settings_over():
     ports, current = cli.read_current(FakeMac())
     assert current == {"Ethernet": ob.ServiceConfig(None, ())} and len(ports) == 6
+
+
+def test_every_command_the_dry_run_prints_can_be_pasted_into_a_shell_as_is():
+    import shlex
+
+    text = cli.render_dry_run(ob.network_plan(cli.parse_hardware_ports(s.NETWORKSETUP_HARDWARE_PORTS)))
+    after_plist = text.split("# 3. then loaded:\n", 1)[1]
+    loaded, undo = after_plist.split("# to undo, as root at the console:\n")
+    assert [shlex.split(line) for line in loaded.strip().splitlines()] == ob.install_commands()
+    assert [shlex.split(line) for line in undo.strip().splitlines()] == ob.undo_commands()
+    assert f"rm -f {ob.PLIST_PATH} '/Library/Application Support/odyssai/network-setup.sh'" in undo
+    assert "# 1. written to '/Library/Application Support/odyssai/network-setup.sh' and run now:" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,7 @@ Run = Callable[..., subprocess.CompletedProcess]
 def _read(run: Run, argv: list[str]) -> str:
     r = run(argv, capture_output=True, text=True)
     if r.returncode != 0:
-        raise ConfigError(f"`{' '.join(argv)}` failed: {(r.stderr or r.stdout).strip() or r.returncode}")
+        raise ConfigError(f"`{shlex.join(argv)}` failed: {(r.stderr or r.stdout).strip() or r.returncode}")
     return r.stdout
 
 
@@ -67,12 +68,13 @@ def read_current(run: Run = subprocess.run) -> tuple[list, dict[str, ob.ServiceC
 
 
 def render_dry_run(plan: ob.Plan, note: str = "") -> str:
+    """The plan as text; every command line in it is quoted, so it can be pasted into a shell."""
     out = [f"# {note}" if note else "# the plan for this Mac (--dry-run: nothing was changed)",
-           f"# 1. written to {ob.SCRIPT_PATH} and run now:", plan.script(),
-           f"# 2. written to {ob.PLIST_PATH} (root LaunchDaemon: runs the script at every boot):",
+           f"# 1. written to {shlex.quote(ob.SCRIPT_PATH)} and run now:", plan.script(),
+           f"# 2. written to {shlex.quote(ob.PLIST_PATH)} (root LaunchDaemon: runs the script at every boot):",
            ob.launch_daemon_xml(), "# 3. then loaded:"]
-    out += [" ".join(c) for c in ob.install_commands()]
-    out += ["", "# to undo, as root at the console:"] + [" ".join(c) for c in ob.undo_commands()]
+    out += [shlex.join(c) for c in ob.install_commands()]
+    out += ["", "# to undo, as root at the console:"] + [shlex.join(c) for c in ob.undo_commands()]
     return "\n".join(out) + "\n"
 
 
@@ -90,13 +92,13 @@ def apply(plan: ob.Plan, run: Run = subprocess.run,
     r = run(["/bin/bash", ob.SCRIPT_PATH])
     if r.returncode != 0:
         raise ConfigError(f"the network setup stopped with exit {r.returncode}; the LaunchDaemon was "
-                          "not installed", hint=f"read the messages above; the script is {ob.SCRIPT_PATH}")
+                          "not installed", hint=f"read the messages above; the script is {shlex.quote(ob.SCRIPT_PATH)}")
     write(ob.PLIST_PATH, ob.launch_daemon_xml(), 0o644)
     bootout, bootstrap = ob.install_commands()
     run(bootout, capture_output=True)  # not loaded yet is fine
     r = run(bootstrap, capture_output=True, text=True)
     if r.returncode != 0:
-        raise ConfigError(f"launchctl could not load {ob.PLIST_PATH}: {(r.stderr or '').strip()}",
+        raise ConfigError(f"launchctl could not load {shlex.quote(ob.PLIST_PATH)}: {(r.stderr or '').strip()}",
                           hint="the network is set up for now; it will not be re-asserted at boot")
 
 

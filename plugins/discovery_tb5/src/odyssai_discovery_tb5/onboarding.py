@@ -150,7 +150,7 @@ def render_script(steps: list[Step], location: str = LOCATION) -> str:
     lines = [
         "#!/bin/bash",
         "# odyssai node-setup network: one IPv6 link-local (fe80) address per Thunderbolt port.",
-        f"# Installed as {SCRIPT_PATH}; run at every boot by the LaunchDaemon {LABEL}.",
+        f"# Installed as {_q(SCRIPT_PATH)}; run at every boot by the LaunchDaemon {LABEL}.",
         "set -euo pipefail",
         "first_run=0",
         f"networksetup -listlocations | grep -xF {_q(location)} >/dev/null || first_run=1",

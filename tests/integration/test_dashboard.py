@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -56,15 +57,31 @@ def browser(tmp_path_factory):
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def save_failure_screenshot(tab: Page, test_name: str) -> Path | None:
+    """``artifacts/screenshots/FAILED-<test>.png``: the page as it was when the test failed."""
+    safe = re.sub(r"[^\w.-]+", "_", test_name)
+    path = SHOTS / f"FAILED-{safe}.png"
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(path), full_page=True, timeout=15_000)
+    except Exception as e:  # a dead page must not hide the test's own failure
+        print(f"no failure screenshot of {test_name}: {e}")
+        return None
+    return path
+
+
 @pytest.fixture
-def page(browser) -> Iterator[Page]:
-    """A fresh tab; page errors fail the test."""
+def page(browser, request) -> Iterator[Page]:
+    """A fresh tab; page errors fail the test; a failed test leaves a screenshot of the tab."""
     tab = browser.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
+    failed_before = request.session.testsfailed  # the call's report is counted before teardown
     try:
         yield tab
     finally:
+        if request.session.testsfailed > failed_before:
+            save_failure_screenshot(tab, request.node.name)
         tab.close()
     assert not errors, errors
 
@@ -74,14 +91,25 @@ def card(page: Page, cluster: str):
 
 
 def watch_rank_phases(page: Page) -> None:
-    """Record each text a rank's phase cell takes (every change, even between two paints)."""
+    """Record each text a rank's phase cell takes, and each progress bar its row shows (every
+    change, even between two paints)."""
     page.evaluate("""() => {
       window.phaseLog = {};
+      window.progressLog = {};
       const note = (rank, td) => (window.phaseLog[rank] ||= []).push(td.textContent);
+      const bar = (rank, td) => {
+        const p = td.querySelector("progress");
+        if (p) (window.progressLog[rank] ||= []).push([p.value, p.max]);
+      };
       new MutationObserver((records) => {
         for (const r of records) for (const n of r.addedNodes) {
-          if (n.matches && n.matches("td.rank-phase")) note(r.target.dataset.rank, n);
-          else if (n.matches && n.matches("tr")) note(n.dataset.rank, n.querySelector("td.rank-phase"));
+          if (!n.matches) continue;
+          if (n.matches("td.rank-phase")) note(r.target.dataset.rank, n);
+          else if (n.matches("td.progress")) bar(r.target.dataset.rank, n);
+          else if (n.matches("tr")) {
+            note(n.dataset.rank, n.querySelector("td.rank-phase"));
+            bar(n.dataset.rank, n.querySelector("td.progress"));
+          }
         }
       }).observe(document.querySelector("#clusters"), {childList: true, subtree: true});
     }""")
@@ -137,6 +165,14 @@ def test_clicking_load_shows_each_rank_go_loading_then_idle_with_its_layers(page
         assert phases[-1] == "idle" and "loading" in phases, (rank, phases)
         assert phases.index("starting") < phases.index("loading"), (rank, phases)
     assert sorted(phase_log(page)) == ["0", "1"]
+    # each rank's row showed a progress bar while its layers loaded, ending full
+    bars = page.evaluate("window.progressLog")
+    assert sorted(bars) == ["0", "1"], bars
+    for rank, seen in bars.items():
+        assert any(done < total for done, total in seen) and seen[-1][0] == seen[-1][1] > 0, (rank, seen)
+    expect(two.locator("td.progress progress")).to_have_count(2)
+    expect(two.locator(".notice")).to_have_text(f"loaded {MODEL}")  # not "…: requested" any more
+    expect(two.locator(".sharding-now")).to_have_text("in use: pipeline")
     plan = server.status("two")["sharding"]["ranks"]  # (pipeline puts the last layers on rank 0)
     expect(two.locator("td.layers")).to_have_text([f"{r['layers'][0]}–{r['layers'][1] - 1}" for r in plan])
     assert sorted(r["layers"] for r in plan) == [[0, 1], [1, 2]]
@@ -151,10 +187,14 @@ def test_clicking_unload_stops_every_rank(page, server):
     if server.status("two")["phase"] != "idle":
         assert server.http.post("/admin/two/load", params={"wait": "true"}, json={"model": MODEL}).status_code == 200
     two = open_dashboard(page, server)
+    expect(two.locator(".sharding-select")).to_have_value("")  # "auto": the dropdown is for the next load…
+    expect(two.locator(".sharding-now")).to_have_text(re.compile(r"^in use: (tensor|pipeline)$"))  # …this is now
     two.locator("button.unload").click()
     expect(two.locator(".phase")).to_have_text("unloaded", timeout=SLOW)
     expect(two.locator("td.rank-phase")).to_have_text(["stopped", "stopped"])
     expect(two.locator(".model")).to_have_text("—")
+    expect(two.locator(".notice")).to_have_text("unloaded")
+    expect(two.locator(".sharding-now")).to_be_hidden()
     assert server.status("two")["phase"] == "unloaded"
 
 
@@ -201,6 +241,7 @@ def test_an_injected_failure_shows_the_error_and_reboot_all_which_asks_then_rebo
     assert r.status_code == 202, r.text
     expect(two.locator(".phase")).to_have_text("failed", timeout=SLOW)
     expect(two.locator(".error-box")).to_be_visible()
+    expect(two.locator(".sharding-now")).to_be_hidden()
     expect(two.locator(".error-message")).to_contain_text("refused the ring connection")
     expect(two.locator(".remedy")).to_contain_text("What to do: check that every node can reach")
     expect(two.locator("tr[data-rank='1'] .rank-phase")).to_have_text("failed")
@@ -324,3 +365,14 @@ def test_the_pages_event_parser_joins_messages_split_across_chunks(page, keyed):
     }""")
     assert got == [[{"event": "hello", "data": '{"a":1}', "retry": 2000}],
                    [{"event": "log", "data": '{"line":"x"}', "id": "4"}], ""]
+
+
+def test_a_failed_test_leaves_a_screenshot_of_its_page(page, keyed):
+    page.goto(keyed.url + "/")
+    expect(page.locator("#key-dialog")).to_be_visible()
+    shot = save_failure_screenshot(page, "test_x[param/1]")
+    try:
+        assert shot == SHOTS / "FAILED-test_x_param_1_.png" and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        if shot:
+            shot.unlink()

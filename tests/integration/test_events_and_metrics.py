@@ -2,7 +2,8 @@
 
 ``GET /admin/events`` is read by a plain HTTP client; ``/metrics`` is parsed with
 prometheus_client; ``odyssai status --watch`` and ``odyssai logs -f`` run as real CLI processes
-and are stopped with Ctrl-C (SIGINT).
+whose output is a pipe (so ``status --watch`` prints a line per event, which the tests follow
+while a load runs) and are stopped with Ctrl-C (SIGINT).
 """
 
 from __future__ import annotations
@@ -126,6 +127,18 @@ class CLI:
             if needle in line:
                 return line
 
+    def lines_until(self, needle: str, timeout: float = 60) -> list[str]:
+        """Every line read up to and including the first one with ``needle``."""
+        got: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"no line with {needle!r} in {got}") from None
+            if needle in got[-1]:
+                return got
+
     def interrupt(self) -> tuple[int, str, str]:
         """Ctrl-C; the exit status, the rest of stdout and stderr."""
         self.proc.send_signal(signal.SIGINT)
@@ -202,6 +215,13 @@ def test_metrics_counters_move_with_requests_and_gauges_show_the_idle_ranks(serv
     assert moved("odyssai_prompt_tokens_total") == sum(r.usage.prompt_tokens for r in replies)
     assert moved("odyssai_request_seconds_count") == 2 and moved("odyssai_time_to_first_token_seconds_count") == 2
     assert moved("odyssai_request_seconds_bucket", le="+Inf") == 2
+    deadline = time.monotonic() + 10  # a rank reports idle again just after the reply is sent
+    while sample(after, "odyssai_requests_in_flight", cluster="two") or not all(
+            sample(after, "odyssai_rank_phase", cluster="two", rank=rank, node=node, phase="idle")
+            for rank, node in enumerate(("node1", "node2"))):
+        assert time.monotonic() < deadline, "the ranks did not go back to idle"
+        time.sleep(0.1)
+        after = metrics(server)
     for rank, node in enumerate(("node1", "node2")):
         assert sample(after, "odyssai_rank_phase", cluster="two", rank=rank, node=node, phase="idle") == 1
         assert sample(after, "odyssai_rank_phase", cluster="two", rank=rank, node=node, phase="loading") == 0
@@ -223,20 +243,53 @@ def test_logs_prints_each_ranks_history(server):
     assert any("joined the ring group" in l for l in lines)
 
 
-def test_status_watch_follows_a_load_and_ctrl_c_exits_cleanly(server):
+def test_status_watch_follows_a_load_line_by_line_and_ctrl_c_exits_cleanly(server):
+    ensure(server, "unloaded")
     wait_streams(server, 0)
-    watch = CLI(server, "status", "two", "--watch")
+    watch = CLI(server, "status", "two", "--watch")  # stdout is a pipe: a line per event, not a redrawn table
+    try:
+        before = watch.lines_until("two rank 1 (node2): ")  # the hello: the cluster, then each rank
+        wait_streams(server, 1)
+        assert server.http.post("/admin/two/load", json={"model": MODEL}).status_code == 202
+        seen = watch.lines_until("two: idle", timeout=180)
+    finally:
+        rc, rest, err = watch.interrupt()
+    assert rc == 0, err
+    assert "Traceback" not in err and "Traceback" not in rest
+    assert "two: unloaded  model=-  backend=ring" in before[0]
+    text = [l.split(" ", 1)[1].rstrip("\n") for l in seen]  # without the time stamps
+    assert text[-1] == f"two: idle  model={MODEL}  backend=ring"
+    loading = text.index(f"two: loading  model={MODEL}  backend=ring")  # the cluster went through loading first
+    for rank, node in ((0, "node1"), (1, "node2")):
+        mine = [t.split(": ", 1)[1] for t in text[loading:] if t.startswith(f"two rank {rank} ({node}): ")]
+        phases = [p.split()[0] for p in mine]
+        walked = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+        assert walked == ["starting", "loading", "idle"], mine
+        progress = [p for p in mine if p.startswith("loading ")]
+        assert progress, f"rank {rank} showed no load progress: {mine}"
+        done, total = progress[-1].split()[1].split("/")
+        assert int(done) == int(total) > 0, progress
+    assert any(t.startswith("two: plan ") for t in text[loading:])
+    wait_streams(server, 0)
+
+
+def test_logs_follow_of_one_rank_prints_only_that_ranks_new_lines(server):
+    wait_streams(server, 0)
+    joined = "joined the ring group"
+    old = sum(joined in l["line"] for l in server.http.get("/admin/two/logs", params={"rank": 1}).json()["lines"])
+    follow = CLI(server, "logs", "two", "-f", "--rank", "1")
     try:
         wait_streams(server, 1)
         assert server.http.post("/admin/two/load", params={"wait": "true"}, json={"model": MODEL}).status_code == 200
-        time.sleep(0.5)  # let the last events reach the watcher before the interrupt
+        lines = []
+        for _ in range(old + 1):  # the history's, then the new rank 1's
+            lines += follow.lines_until(joined)
     finally:
-        rc, out, err = watch.interrupt()
-    assert rc == 0, err
-    assert "Traceback" not in err and "Traceback" not in out
-    assert "two: idle" in out and "model=tiny-llama" in out
-    assert out.count("idle") >= 3  # the cluster and both ranks
-    wait_streams(server, 0)
+        rc, rest, err = follow.interrupt()
+    assert rc == 0 and "Traceback" not in err
+    printed = lines + rest.splitlines()
+    assert sum(joined in l for l in printed) == old + 1  # rank 0 joined too, but is not shown
+    assert all(l.startswith("[rank 1 node2] ") for l in printed), [l for l in printed if not l.startswith("[rank 1 ")]
 
 
 def test_logs_follow_prints_new_lines_live_until_ctrl_c(server):

@@ -1,12 +1,16 @@
-"""The ring transport: hostfile and ports per rank, and how its failures read."""
+"""The ring transport: hostfile and ports per rank (clear of the topology's other clusters), and how its failures read."""
 
 from __future__ import annotations
 
 import json
 
-from odyssai.topology import Cluster, Node
+import pytest
+
+from odyssai.errors import TopologyError
+from odyssai.topology import Cluster, Node, save_clusters
 from odyssai.transport import default_port_base
-from odyssai_transport_ring.ring import RingTransport, classify_ring_error, ring_hostfile
+from odyssai_transport_ring.ports import assign_port_bases
+from odyssai_transport_ring.ring import RingTransport, classify_ring_error, ring_hostfile, topology_in_use
 
 
 def cluster(n: int, **kw) -> Cluster:
@@ -14,7 +18,7 @@ def cluster(n: int, **kw) -> Cluster:
 
 
 def test_every_rank_gets_the_same_hostfile_with_one_address_per_rank():
-    t = RingTransport()
+    t = RingTransport(topology=dict)
     setups = [t.rank_setup("lab", cluster(3), r) for r in range(3)]
     files = {s.files["MLX_HOSTFILE"] for s in setups}
     assert len(files) == 1
@@ -24,7 +28,7 @@ def test_every_rank_gets_the_same_hostfile_with_one_address_per_rank():
 
 
 def test_a_one_node_cluster_needs_no_hostfile():
-    assert RingTransport().rank_setup("solo", cluster(1), 0).files == {}
+    assert RingTransport(topology=dict).rank_setup("solo", cluster(1), 0).files == {}
 
 
 def test_two_clusters_on_the_same_nodes_get_different_ports():
@@ -54,3 +58,82 @@ def test_a_port_in_use_says_what_to_do():
 
 def test_an_unknown_error_is_not_classified():
     assert classify_ring_error("ValueError: something else", rank=0, node="m0") is None
+
+
+# -- ports of several clusters in one topology ------------------------------------------------------
+def test_the_hashed_port_ranges_of_c10_and_c14_are_the_same():
+    assert default_port_base("c10") == default_port_base("c14")  # why the ring checks the whole topology
+
+
+def ring_with(topology: dict[str, Cluster]) -> RingTransport:
+    return RingTransport(topology=lambda: topology)
+
+
+def ports_on(t: RingTransport, name: str, spec: Cluster) -> dict[str, int]:
+    """host -> port the cluster's rank listens on there, from the hostfile its ranks get."""
+    t.check(name, spec)
+    hostfile = json.loads(t.rank_setup(name, spec, 0).files["MLX_HOSTFILE"])
+    return {addr.rsplit(":", 1)[0]: int(addr.rsplit(":", 1)[1]) for (addr,) in hostfile}
+
+
+def test_two_clusters_sharing_nodes_whose_names_hash_alike_get_different_ports():
+    topo = {"c10": cluster(2), "c14": cluster(2)}
+    t = ring_with(topo)
+    a, b = ports_on(t, "c10", topo["c10"]), ports_on(t, "c14", topo["c14"])
+    base = default_port_base("c10")
+    assert a == {"10.0.0.1": base, "10.0.0.2": base + 1}  # the first (by name) keeps its ports
+    assert not set(a.items()) & set(b.items())
+    assert ports_on(ring_with(topo), "c14", topo["c14"]) == b  # the same wherever it is computed
+
+
+def test_clusters_on_other_nodes_keep_their_hashed_ports():
+    other = Cluster(nodes=[Node(name=f"x{i}", host=f"10.9.0.{i + 1}") for i in range(2)])
+    topo = {"c10": cluster(2), "c14": other}
+    assert ports_on(ring_with(topo), "c14", other)["10.9.0.1"] == default_port_base("c14")
+
+
+def test_a_cluster_moves_out_of_the_way_of_an_explicit_port_base():
+    topo = {"lab": cluster(2), "fixed": cluster(3, port_base=default_port_base("lab"))}
+    ports = ports_on(ring_with(topo), "lab", topo["lab"])
+    assert default_port_base("lab") not in ports.values()
+
+
+def test_two_explicit_port_bases_that_clash_are_refused_naming_both_clusters_and_a_fix():
+    topo = {"alpha": cluster(2, port_base=40000), "beta": cluster(3, port_base=40000)}
+    with pytest.raises(TopologyError) as e:
+        ring_with(topo).check("beta", topo["beta"])
+    assert str(e.value).startswith("clusters 'beta' and 'alpha' would both listen on port 40000 on node m0")
+    assert "port_base:" in e.value.hint and e.value.param == "port_base"
+    suggested = int(e.value.hint.split("port_base: ")[1].split()[0])
+    fixed = {**topo, "beta": cluster(3, port_base=suggested)}
+    ring_with(fixed).check("beta", fixed["beta"])  # the suggestion is free
+
+
+def test_explicit_port_bases_that_only_overlap_on_different_nodes_are_fine():
+    # alpha's rank 1 (10.0.0.2) and beta's rank 0 (10.0.0.1) both use 40001, on two different machines
+    topo = {"alpha": cluster(2, port_base=40000), "beta": cluster(2, port_base=40001)}
+    ring_with(topo).check("beta", topo["beta"])
+
+
+def test_a_clash_with_a_cluster_of_another_backend_is_refused():
+    jaccl = cluster(2, backend="jaccl", port_base=40000)
+    topo = {"mesh": jaccl, "eth": cluster(2, port_base=40000)}
+    with pytest.raises(TopologyError, match="'eth' and 'mesh'"):
+        ring_with(topo).check("eth", topo["eth"])
+
+
+def test_assign_port_bases_is_pure_and_leaves_one_node_clusters_alone():
+    topo = {"c10": cluster(2), "c14": cluster(2), "solo": cluster(1)}
+    bases, clashes = assign_port_bases(topo, movable=set(topo))
+    assert clashes == [] and bases["c10"] != bases["c14"]
+    assert RingTransport(topology=lambda: topo).rank_setup("solo", topo["solo"], 0).files == {}
+
+
+def test_a_topology_that_cannot_be_read_means_no_other_clusters(monkeypatch, tmp_path):
+    (tmp_path / "topology.yaml").write_text("clusters: [not, a, mapping]\n")
+    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path))
+    assert topology_in_use() == {}
+    (tmp_path / "topology.yaml").unlink()
+    save_clusters(tmp_path / "topology.yaml", {"c10": cluster(2), "c14": cluster(2)})
+    assert set(topology_in_use()) == {"c10", "c14"}
+    assert ports_on(RingTransport(), "c14", cluster(2))["10.0.0.1"] != default_port_base("c14")

@@ -2,10 +2,12 @@
 
 Both read ``GET /admin/events`` (Server-Sent Events; the first event, ``hello``, holds every
 cluster's status) through the CLI's ``ServerClient``. ``watch_status`` keeps a rich table per
-cluster current from the events; ``show_logs`` prints the ranks' stderr lines, the history from
-``GET /admin/{cluster}/logs`` and then, with ``follow``, each ``log`` event. Ctrl-C ends either
+cluster current from the events on a terminal, and prints a line per event (the state it led
+to, e.g. ``two rank 1 (node2): loading 2/5 weights``) when its output is a pipe or a file, where
+a redrawn table would only show its last frame. ``show_logs`` prints the ranks' stderr lines,
+the history from ``GET /admin/{cluster}/logs`` and then, with ``follow``, each ``log`` event. Ctrl-C ends either
 cleanly. A dropped stream is reopened (a new ``hello`` resyncs the tables). ``parse_sse`` and
-``apply_event`` are pure.
+``apply_event`` and ``event_lines`` are pure.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def status_table(st: dict[str, Any]) -> Table:
     plan_ranks = plan.get("ranks") or []
     for r in st.get("ranks", []):
         p = r.get("progress") or {}
-        prog = f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what') or ''}".strip() if p.get("total") else ""
+        prog = _progress_text(p)
         layers = (plan_ranks[r["rank"]] if r["rank"] < len(plan_ranks) else {}).get("layers")
         table.add_row(str(r["rank"]), r.get("node", ""), r.get("phase", ""),
                       f"{layers[0]}-{layers[1] - 1}" if layers else "", prog, (r.get("error") or {}).get("message", ""))
@@ -193,6 +195,59 @@ def settle(state: dict[str, dict[str, Any]], rate_seen: dict[str, float], now: f
             del rate_seen[name]
 
 
+def _progress_text(p: dict[str, Any]) -> str:
+    return f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what') or ''}".strip() if p.get("total") else ""
+
+
+def _cluster_line(st: dict[str, Any]) -> str:
+    flying, queued, tps = request_counts(st)
+    phase = "generating" if st.get("phase") == "idle" and flying + queued else st.get("phase", "?")
+    return (f"{st['cluster']}: {phase}  model={st.get('model') or '-'}  backend={st.get('backend', '?')}"
+            + (f"  {tps:.1f} tokens/s  in flight {flying}  queued {queued}" if flying + queued else ""))
+
+
+def _rank_line(st: dict[str, Any], r: dict[str, Any]) -> str:
+    prog = _progress_text(r.get("progress") or {}) if r.get("phase") == "loading" else ""
+    err = (r.get("error") or {}).get("message") if r.get("phase") == "failed" else None
+    return (f"{st['cluster']} rank {r['rank']} ({r.get('node', '?')}): {r.get('phase', '?')}"
+            + (f" {prog}" if prog else "") + (f" ({err})" if err else ""))
+
+
+def event_lines(state: dict[str, dict[str, Any]], event: dict[str, Any]) -> list[str]:
+    """What ``event`` changed, as log lines, read from ``state`` once ``apply_event`` folded it in.
+
+    ``hello`` gives every cluster and rank; other events the line of what they changed.
+    """
+    kind = event.get("type")
+    if kind == "hello":
+        return [line for st in state.values() for line in
+                [_cluster_line(st), *(_rank_line(st, r) for r in st.get("ranks", []))]] or ["no clusters"]
+    if kind == "disconnected":
+        return ["lost the server; reconnecting…"]
+    st = state.get(event.get("cluster", ""))
+    if st is None:
+        return []
+    name, ranks, i = st["cluster"], st.get("ranks", []), event.get("rank")
+    rank = ranks[i] if isinstance(i, int) and 0 <= i < len(ranks) else None
+    if kind in {"rank_phase", "load_progress"}:
+        return [_rank_line(st, rank)] if rank is not None else []
+    if kind in {"cluster_phase", "token_rate"}:
+        return [_cluster_line(st)]
+    if kind == "plan":
+        plan = st.get("sharding") or {}
+        return [f"{name}: plan {plan.get('summary') or plan.get('strategy') or '-'}"]
+    if kind == "request_done":
+        done = f"{event.get('completion_tokens', '?')} tokens, {event.get('finish_reason', '?')}"
+        return [f"{name}: request done ({done}); {(st.get('counters') or {}).get('requests', 0)} served"]
+    if kind == "error":
+        err = st.get("error") or {}
+        return [f"{name}: error: {err.get('message', '')}"] + (
+            [f"{name}: what to do: {err['remedy']}"] if err.get("remedy") else [])
+    if kind == "reboot":
+        return [f"{name}: {st.get('reboot_note', 'reboot')}"]
+    return []
+
+
 class _View:
     """What Live draws, computed at each refresh so that silent token rates settle to zero."""
 
@@ -207,7 +262,12 @@ class _View:
 
 
 def watch_status(client: Any, cluster: str | None, console: Console) -> None:
-    """A live table per cluster (or just ``cluster``), updated from events until Ctrl-C."""
+    """A live table per cluster (or just ``cluster``), updated from events until Ctrl-C.
+
+    When ``console`` is not a terminal: a timestamped line per event instead.
+    """
+    if not console.is_terminal:
+        return watch_lines(client, cluster, console)
     from rich.live import Live
 
     view = _View()
@@ -221,6 +281,19 @@ def watch_status(client: Any, cluster: str | None, console: Console) -> None:
                     view.rate_seen[event.get("cluster", "")] = time.monotonic()
                 apply_event(view.state, event)
                 view.note = "watching; Ctrl-C to stop"
+    except KeyboardInterrupt:
+        pass
+
+
+def watch_lines(client: Any, cluster: str | None, console: Console) -> None:
+    """``event_lines`` of each event, each line stamped with the event's time, until Ctrl-C."""
+    state: dict[str, dict[str, Any]] = {}
+    try:
+        for event in stream_events(client, cluster=cluster, types=STATUS_EVENTS):
+            apply_event(state, event)
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.get("time") or time.time()))
+            for line in event_lines(state, event):
+                console.print(f"{stamp} {line}", soft_wrap=True, highlight=False, markup=False)
     except KeyboardInterrupt:
         pass
 

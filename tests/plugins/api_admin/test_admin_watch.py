@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from odyssai.watch import apply_event, render_state, request_counts
+from odyssai.watch import apply_event, event_lines, render_state, request_counts
 
 
 def hello(*ranks_phase: str):
@@ -92,3 +92,62 @@ def test_requests_settle_to_zero_once_token_rates_stop_coming():
     assert request_counts(state["lab"]) == (1, 0, 50.0)
     settle(state, seen, 100.0 + RATE_SILENCE)
     assert request_counts(state["lab"]) == (0, 0, 0.0) and seen == {}
+
+
+# -- the line-per-event view (status --watch into a pipe or a file) ----------------------------------
+def lines(*events) -> list[str]:
+    """What the line view prints for ``events`` (without the time stamps)."""
+    state: dict = {}
+    out = []
+    for e in events:
+        e = e if e["type"] == "hello" else {"cluster": "lab", **e}
+        apply_event(state, e)
+        out += event_lines(state, e)
+    return out
+
+
+def test_each_event_becomes_a_line_of_the_state_it_led_to():
+    got = lines(hello("stopped", "stopped"), *LOAD, {"type": "rank_phase", "rank": 0, "phase": "idle"},
+                {"type": "cluster_phase", "phase": "idle", "model": "tiny"})
+    assert got == ["lab: unloaded  model=-  backend=ring", "lab rank 0 (n0): stopped", "lab rank 1 (n1): stopped",
+                   "lab: loading  model=tiny  backend=ring",
+                   "lab rank 0 (n0): starting", "lab rank 1 (n1): starting", "lab rank 0 (n0): loading",
+                   "lab rank 0 (n0): loading 1/3 weights", "lab: plan pipeline: n0 0, n1 1",
+                   "lab rank 0 (n0): idle", "lab: idle  model=tiny  backend=ring"]
+
+
+def test_the_lines_follow_the_folded_state_not_just_the_event():
+    # a rank event of a rank the state does not know prints nothing, an unknown cluster neither
+    assert lines(hello("idle"), {"type": "rank_phase", "rank": 3, "phase": "failed"}) == [
+        "lab: unloaded  model=-  backend=ring", "lab rank 0 (n0): idle"]
+    assert event_lines({}, {"type": "cluster_phase", "cluster": "zzz", "phase": "idle"}) == []
+
+
+def test_requests_errors_and_reboots_read_as_lines():
+    got = lines(hello("idle"), {"type": "cluster_phase", "phase": "idle", "model": "tiny"},
+                {"type": "token_rate", "tps": 12.25, "active": 1, "waiting": 2},
+                {"type": "request_done", "completion_tokens": 7, "finish_reason": "length"},
+                {"type": "error", "error": {"message": "a peer refused", "remedy": "check the cable"}},
+                {"type": "rank_phase", "rank": 0, "phase": "failed"},
+                {"type": "reboot", "phase": "down", "node": "n0"}, {"type": "disconnected"})[3:]
+    assert got == ["lab: generating  model=tiny  backend=ring  12.2 tokens/s  in flight 1  queued 2",
+                   "lab: request done (7 tokens, length); 1 served",
+                   "lab: error: a peer refused", "lab: what to do: check the cable",
+                   "lab rank 0 (n0): failed", "lab: reboot: down n0", "lost the server; reconnecting…"]
+
+
+def test_watch_prints_lines_when_its_output_is_not_a_terminal(monkeypatch):
+    import odyssai.watch as watch
+
+    def events(client, **kw):
+        yield hello("stopped")
+        yield {"type": "cluster_phase", "cluster": "lab", "phase": "loading", "model": "tiny", "time": 0}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch, "stream_events", events)
+    out = io.StringIO()
+    watch.watch_status(object(), "lab", Console(file=out, width=40, color_system=None))
+    printed = out.getvalue().splitlines()
+    assert [l.split(" ", 1)[1] for l in printed] == [  # one line each, unwrapped
+        "lab: unloaded  model=-  backend=ring", "lab rank 0 (n0): stopped", "lab: loading  model=tiny  backend=ring"]
+    assert all(len(l.split(" ", 1)[0]) == 8 for l in printed)  # HH:MM:SS

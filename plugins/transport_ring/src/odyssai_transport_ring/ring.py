@@ -2,23 +2,47 @@
 
 Each rank listens on ``<its ethernet ip>:<port_base + rank>``; every rank gets the same hostfile
 (a JSON list of one address list per rank). A one-node cluster needs no hostfile.
+
+The port base is the cluster's ``port_base`` or one derived from its name, moved when another
+cluster of the same topology on a shared node already uses it (``ports.assign_port_bases``).
+Core hands a transport one cluster at a time, so the transport reads the other clusters from the
+topology file of the settings in use (``topology=`` replaces that, e.g. in tests).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Callable
 
+from odyssai.errors import OdyssaiError
 from odyssai.transport import Failure, RankSetup, Transport, default_port_base
 from odyssai.topology import Cluster
+
+from .ports import check_ports
 
 _ADDR = r"(?P<addr>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d+)"
 
 
-def ring_hostfile(cluster_name: str, cluster: Cluster) -> list[list[str]]:
-    """One ``ip:port`` list per rank, in rank order; ports are unique per (cluster, rank)."""
-    base = cluster.port_base or default_port_base(cluster_name)
+def ring_hostfile(cluster_name: str, cluster: Cluster, base: int | None = None) -> list[list[str]]:
+    """One ``ip:port`` list per rank, in rank order: rank ``i`` listens on ``base + i``.
+
+    ``base`` defaults to the cluster's ``port_base``, else the one derived from its name.
+    """
+    if base is None:
+        base = cluster.port_base if cluster.port_base is not None else default_port_base(cluster_name)
     return [[f"{node.ethernet_ip}:{base + rank}"] for rank, node in enumerate(cluster.nodes)]
+
+
+def topology_in_use() -> dict[str, Cluster]:
+    """The clusters of the topology file of the current settings; none when it cannot be read."""
+    from odyssai.settings import load_settings
+    from odyssai.topology import load_topology
+
+    try:
+        return dict(load_topology(load_settings().topology_path).clusters)
+    except OdyssaiError:
+        return {}
 
 
 class RingTransport(Transport):
@@ -26,15 +50,38 @@ class RingTransport(Transport):
     mlx_backend = "ring"
     description = "TCP collectives over Ethernet (MLX ring backend)"
 
+    def __init__(self, topology: Callable[[], dict[str, Cluster]] | None = None):
+        #: the clusters of the topology in use, read at each check and load
+        self.topology = topology or topology_in_use
+        self._bases: dict[str, tuple[Cluster, int]] = {}  # cluster -> (its spec, its port base) at last check
+
+    def port_base(self, cluster_name: str, cluster: Cluster) -> int:
+        """The first port of ``cluster``: clear of every other cluster of the topology on a shared node.
+
+        Raises a ``TopologyError`` naming both clusters when it clashes with a ``port_base`` set
+        in the file (or with a cluster of another backend) and cannot move away.
+        """
+        others = {n: c for n, c in self.topology().items() if n != cluster_name and len(c.nodes) > 1}
+        movable = {n for n, c in others.items() if c.backend == self.name}
+        base = check_ports(cluster_name, cluster, others, movable)
+        self._bases[cluster_name] = (cluster, base)
+        return base
+
     def check(self, cluster_name: str, cluster: Cluster) -> None:
         for node in cluster.nodes:
             node.ethernet_ip  # raises a TopologyError naming the node when it has no IPv4
+        if len(cluster.nodes) > 1:
+            self.port_base(cluster_name, cluster)
 
     def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int) -> RankSetup:
         env = {"MLX_RANK": str(rank)}
         if len(cluster.nodes) == 1:
             return RankSetup(env=env)
-        return RankSetup(env=env, files={"MLX_HOSTFILE": json.dumps(ring_hostfile(cluster_name, cluster))})
+        # the base chosen when the load was checked, so every rank of one load gets the same file
+        spec, base = self._bases.get(cluster_name, (None, 0))
+        if spec != cluster:
+            base = self.port_base(cluster_name, cluster)
+        return RankSetup(env=env, files={"MLX_HOSTFILE": json.dumps(ring_hostfile(cluster_name, cluster, base))})
 
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:
         return classify_ring_error(text, rank=rank, node=node)

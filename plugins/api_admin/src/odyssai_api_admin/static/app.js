@@ -131,6 +131,7 @@ function onEvent(type, data) {
         st.ranks.forEach((r) => Object.assign(r, { phase: "stopped", history: [], progress: {}, error: null }));
       }
       if (["idle", "unloaded"].includes(data.phase)) renderReboot(c.card, null);
+      settlePending(c, data.phase);
       st.phase = data.phase;
       st.model = data.model;
       c.seq.phase = data.seq;
@@ -191,6 +192,25 @@ async function follow() {
 }
 
 // -- actions -------------------------------------------------------------------------------
+/**
+ * A load or unload asked from this page: its "…: requested" notice is replaced when the cluster
+ * gets there. `via` is a phase the cluster must pass first (a reload stops the old ranks, whose
+ * "unloaded" is not the end of the load); `ends` maps each final phase to its notice.
+ */
+function awaitPhase(c, via, ends) {
+  c.pending = { via, seen: !via, ends };
+}
+
+function settlePending(c, phase) {
+  const p = c.pending;
+  if (!p) return;
+  if (phase === p.via) p.seen = true;
+  else if (p.seen && p.ends[phase]) {
+    c.pending = null;
+    notice(c.card, p.ends[phase], phase === "failed");
+  }
+}
+
 function confirmReboot(status) {
   const dialog = byId("confirm-dialog");
   const nodes = status.ranks.map((r) => r.node).join(", ");
@@ -207,12 +227,14 @@ function confirmReboot(status) {
 
 async function act(name, doing, call) {
   const c = clusters.get(name);
+  const pending = c.pending;
   notice(c.card, `${doing}…`);
   try {
     const result = await withKey(call);
-    notice(c.card, `${doing}: requested`);
+    if (!pending || c.pending === pending) notice(c.card, `${doing}: requested`); // unless it already ended
     return result;
   } catch (e) {
+    if (c.pending === pending) c.pending = null;
     const missing = e instanceof ApiError && e.status === 404 && /no route/.test(e.message);
     notice(c.card, missing ? `${doing}: this server has no such endpoint (${e.message})` : `${doing}: ${e.message}`, true);
     return null;
@@ -233,10 +255,18 @@ const actions = {
     const model = card.q("model-select").value;
     const sharding = card.q("sharding-select").value;
     if (!model) return notice(card, "choose a model first", true);
+    const c = clusters.get(name);
+    // set before the call: the first events can come before its answer
+    awaitPhase(c, "loading", { idle: `loaded ${model}`, failed: `loading ${model} failed: see the error above`,
+                               unloaded: `loading ${model} was stopped` });
     return act(name, `loading ${model}`, () => api("POST", path(name, "/load"), sharding ? { model, sharding } : { model }));
   },
-  unload(name) {
-    return act(name, "unloading", () => api("POST", path(name, "/unload")));
+  async unload(name) {
+    const c = clusters.get(name);
+    awaitPhase(c, null, { unloaded: "unloaded", failed: "unloading failed: see the error above" });
+    const status = await act(name, "unloading", () => api("POST", path(name, "/unload")));
+    if (status && status.phase === "unloaded") settlePending(c, "unloaded"); // already unloaded: no event comes
+    return status;
   },
   async reboot(name) {
     const c = clusters.get(name);

@@ -76,8 +76,10 @@ export function createCard(name, actions) {
         h("option", { value: "" }, "listing models…"))),
       h("button", { type: "button", class: "list-models", title: "list the models again",
                     onclick: () => actions.listModels(name) }, "↻"),
-      h("label", {}, "Sharding ", h("select", { class: "sharding-select", "aria-label": "sharding" },
-        h("option", { value: "" }, "auto"))),
+      h("label", { title: "how the next load splits the model (auto: the best plan for the model)" },
+        "Sharding ", h("select", { class: "sharding-select", "aria-label": "sharding of the next load" },
+          h("option", { value: "" }, "auto"))),
+      h("small", { class: "sharding-now", hidden: true }),
       h("button", { type: "button", class: "load", onclick: () => actions.load(name) }, "Load"),
       h("button", { type: "button", class: "unload", onclick: () => actions.unload(name) }, "Unload"),
       h("button", { type: "button", class: "reboot danger", hidden: true,
@@ -100,6 +102,10 @@ export function renderCard(card, status) {
   q("model").textContent = status.model || "—";
   const plan = status.sharding;
   q("plan").textContent = plan ? `${plan.strategy} · ${plan.summary || `${plan.n_ranks} ranks`}` : "—";
+  // the dropdown is for the next load; next to it, what the cluster runs now
+  const inUse = plan && status.phase === "idle" ? plan.strategy : null;
+  q("sharding-now").hidden = !inUse;
+  q("sharding-now").textContent = inUse ? `in use: ${inUse}` : "";
   const [inFlight, queued] = requestCounts(status);
   q("tps").textContent = liveTps(status).toFixed(1);
   q("in-flight").textContent = String(inFlight);

@@ -62,8 +62,12 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 
 def stream_once(base: str, model: str, tokens: int, prompt: str = PROMPT) -> tuple[float, float, int]:
-    """One streaming completion: (time to first token, seconds in all, chunks with text)."""
-    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True}
+    """One streaming completion: (time to first token, seconds in all, chunks with text).
+
+    Tokens/s assume every request generates exactly ``tokens`` tokens (EOS is disabled): when the
+    server reports usage, that is checked, so a short answer cannot inflate the numbers."""
+    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
     start = time.perf_counter()
     first = None
     n = 0
@@ -73,6 +77,9 @@ def stream_once(base: str, model: str, tokens: int, prompt: str = PROMPT) -> tup
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
+            usage = chunk.get("usage") or {}
+            if usage.get("completion_tokens") not in (None, tokens):
+                raise SystemExit(f"{base}: {usage['completion_tokens']} tokens generated, {tokens} asked")
             if chunk.get("choices") and chunk["choices"][0].get("text"):
                 n += 1
                 if first is None:

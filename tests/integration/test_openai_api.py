@@ -47,8 +47,9 @@ def test_a_chat_completion_equals_the_unsharded_greedy_answer_and_counts_usage(a
     _, tokenizer = _load(str(model_path))
     assert reply.choices[0].message.content == text
     assert reply.usage.prompt_tokens == len(tokenizer.apply_chat_template(CHAT, add_generation_prompt=True))
-    assert reply.usage.completion_tokens == len(ids)
-    assert reply.choices[0].finish_reason == ("length" if len(ids) == 10 else "stop")
+    stopped = len(ids) < 10  # the end-of-sequence token is generated, and counted, but not shown
+    assert reply.choices[0].finish_reason == ("stop" if stopped else "length")
+    assert reply.usage.completion_tokens == len(ids) + stopped
 
 
 def test_a_text_completion_equals_the_unsharded_greedy_text(api, model_path):
@@ -93,7 +94,9 @@ def test_the_same_seed_gives_the_same_text(api):
     kw = dict(model=MODEL, messages=CHAT, max_tokens=12, temperature=1.0, top_p=0.95)
     a = client.chat.completions.create(seed=1234, **kw).choices[0].message.content
     b = client.chat.completions.create(seed=1234, **kw).choices[0].message.content
+    others = {client.chat.completions.create(seed=s, **kw).choices[0].message.content for s in (1, 2, 3)}
     assert a == b
+    assert others - {a}, "three other seeds all gave the same text: the seed is not used"
 
 
 def test_logprobs_are_given_per_token_with_the_requested_alternatives(api):
@@ -104,6 +107,22 @@ def test_logprobs_are_given_per_token_with_the_requested_alternatives(api):
     assert all(t.logprob <= 0 and len(t.top_logprobs) == 3 for t in content)
     # greedy: the chosen token is the most likely one
     assert all(t.top_logprobs[0].logprob == pytest.approx(t.logprob, abs=1e-4) for t in content)
+
+
+def test_text_completion_logprobs_and_max_completion_tokens(api, model_path):
+    client = api.openai()
+    reply = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5, temperature=0,
+                                      logprobs=2)
+    lp = reply.choices[0].logprobs
+    assert "".join(lp.tokens) == reply.choices[0].text
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == reply.usage.completion_tokens
+    # the legacy format keys alternatives by text: two byte tokens that both show as '\ufffd' share one key
+    assert all(1 <= len(alts) <= 2 and max(alts.values()) == pytest.approx(p, abs=1e-4)
+               for alts, p in zip(lp.top_logprobs, lp.token_logprobs)), (lp.tokens, lp.top_logprobs)
+    ids, text = greedy(model_path, messages=CHAT, max_tokens=3)
+    chat = client.chat.completions.create(model=MODEL, messages=CHAT, temperature=0, max_completion_tokens=3)
+    assert chat.choices[0].message.content == text
+    assert chat.usage.completion_tokens == len(ids) + (len(ids) < 3)
 
 
 def _stream_text(client, prompt: str, max_tokens: int) -> str:

@@ -39,9 +39,12 @@ def test_smollm2_on_two_ranks_answers_paris_exactly_as_unsharded(testbed_factory
         reply = srv.openai().chat.completions.create(model="smollm2-135m", messages=QUESTION,
                                                      temperature=0, max_tokens=40)
         answer = reply.choices[0].message.content
-        _, reference = greedy(pulled_models_dir / "smollm2-135m", messages=QUESTION, max_tokens=40)
+        ids, reference = greedy(pulled_models_dir / "smollm2-135m", messages=QUESTION, max_tokens=40)
         assert "Paris" in answer
         assert answer == reference
+        # it ends on <|im_end|>: generated and counted (as mlx_lm.server and vLLM count it), not shown
+        assert reply.choices[0].finish_reason == "stop"
+        assert reply.usage.completion_tokens == len(ids) + 1
     finally:
         srv.stop()
     assert wait_no_runners(tb) == {}

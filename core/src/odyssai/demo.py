@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,31 @@ def _examples(url: str, model: str, key: str | None) -> str:
             f"'content': 'Say hello'}}]).choices[0].message.content)\"")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once, before any pull or load, when the demo's address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise OdyssaiError(f"cannot serve on {host}:{port}: {e.strerror or e}",
+                               hint="another server has that port: stop it, or pass --port / set ODYSSAI_PORT") from None
+
+
+async def _serve(server: Any, url: str) -> None:
+    """uvicorn's ``serve`` ends a failed start with ``SystemExit``: turn that into our error."""
+    try:
+        await server.serve()
+    except SystemExit:
+        raise OdyssaiError(f"the server could not start on {url}",
+                           hint="is the port taken? pass --port or set ODYSSAI_PORT") from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C reached the HTTP server (uvicorn takes the signal) before the demo was done."""
+
+
 async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAULT_MODEL,
                    once: bool = False, question: str = SAMPLE_QUESTION, console: Console | None = None) -> str:
     """Run the demo; returns the sample answer. Raises ``OdyssaiError`` on any user-facing failure."""
@@ -66,6 +92,7 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
     from .server import create_app, uvicorn_server
 
     console = console or Console()
+    check_port_free(settings.host, settings.port)
     models_dir = settings.home / "models"
     ensure_model(model, models_dir, console)
 
@@ -73,20 +100,23 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
     cluster = manager.add(DEMO_CLUSTER, demo_cluster(ranks, models_dir))
     app = create_app(settings, pm, manager)
     server = uvicorn_server(app, settings, log_level="warning")
-    serving = asyncio.create_task(server.serve())
     url = f"http://{settings.host}:{settings.port}"
+    serving = asyncio.create_task(_serve(server, url))
     key = settings.api_key.get_secret_value() if settings.api_key else None
     try:
         while not server.started:
             if serving.done():
-                serving.result()
-                raise OdyssaiError(f"the server could not start on {url}",
-                                   hint="is the port taken? set ODYSSAI_PORT")
+                serving.result()   # raises the start failure
+                raise Interrupted()
             await asyncio.sleep(0.05)
         console.print(f"loading {model} on {ranks} local rank(s) ...")
         events = manager.events.open()
         load = asyncio.create_task(cluster.load(model, wait=True))
         while not load.done():
+            if serving.done():  # Ctrl-C while loading: stop the load too, leave nothing running
+                load.cancel()
+                await asyncio.gather(load, return_exceptions=True)
+                raise Interrupted()
             try:
                 ev = await asyncio.wait_for(events.get(), 0.5)
             except asyncio.TimeoutError:
@@ -99,6 +129,8 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
         status = load.result()
         console.print(f"[green]serving {model}[/] at {url}/v1 (loaded in {status['load_seconds']}s)")
         console.print("try it:\n" + _examples(url, model, key), highlight=False, soft_wrap=True)
+        if serving.done():
+            raise Interrupted()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
             r = await http.post("/v1/chat/completions", json={

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -21,6 +22,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.pydantic import PydanticPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from . import __version__
@@ -47,6 +49,18 @@ def _on_odyssai_error(request: Request, exc: OdyssaiError) -> Response:
                     headers=headers)
 
 
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|dict|list|function-\w+|[a-z-]+\[.*\])$")
+
+
+def _field_path(key: Any) -> str | None:
+    """``messages.0.content.str`` -> ``messages.0.content``: pydantic names the union member it
+    tried in the error's location; the client wants the field."""
+    if not key or not isinstance(key, str):
+        return None
+    parts = [p for p in key.split(".") if not _TYPE_TAG.match(p)]
+    return ".".join(parts) or None
+
+
 def _on_http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     message = exc.detail or "error"
@@ -54,8 +68,9 @@ def _on_http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
         first = exc.extra[0]
         if isinstance(first, dict):
-            param = first.get("key") or None
-            message = f"{message}: {first.get('message', '')}".rstrip(": ")
+            param = _field_path(first.get("key"))
+            detail = first.get("message", "")
+            message = f"{message}: {param + ': ' if param else ''}{detail}".rstrip(": ")
     if status == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"
     return Response(error_body(message, _HTTP_KINDS.get(status, "invalid_request_error"), param),
@@ -112,7 +127,8 @@ def _build(settings: Any, pm: Any, manager: Any, lifespan: Any) -> Litestar:
 
     return Litestar(
         route_handlers=[healthz],
-        plugins=pm.litestar_plugins(),
+        # strict: a JSON body's wrong type is a 400, never quietly coerced ("0.5" is no number)
+        plugins=[PydanticPlugin(validate_strict=True), *pm.litestar_plugins()],
         guards=[api_key_guard],
         exception_handlers={OdyssaiError: _on_odyssai_error, HTTPException: _on_http_error,
                             Exception: _on_unexpected},

@@ -41,13 +41,22 @@ def _chat_logprobs(items: list[protocol.TokenLogprob]) -> dict[str, Any]:
                                           for t in i.top_logprobs]} for i in items]}
 
 
+def _by_text(alternatives: list[dict[str, Any]]) -> dict[str, float]:
+    """The legacy format keys alternatives by their text; two tokens can show the same text (byte
+    tokens as '\ufffd'): the more likely one keeps the key."""
+    out: dict[str, float] = {}
+    for t in alternatives:  # most likely first
+        out.setdefault(t["token"], t["logprob"])
+    return out
+
+
 def _text_logprobs(items: list[protocol.TokenLogprob], offset: int) -> dict[str, Any]:
     offsets, pos = [], offset
     for i in items:
         offsets.append(pos)
         pos += len(i.token)
     return {"tokens": [i.token for i in items], "token_logprobs": [i.logprob for i in items],
-            "top_logprobs": [{t["token"]: t["logprob"] for t in i.top_logprobs} for i in items],
+            "top_logprobs": [_by_text(i.top_logprobs) for i in items],
             "text_offset": offsets}
 
 

@@ -1,7 +1,8 @@
 """Request bodies of the OpenAI API as we accept them, validated field by field.
 
-Unknown fields are ignored (clients send many), known ones are checked: a wrong type or an
-out-of-range value is a 400 naming the field. ``to_params`` maps a request onto the runner's
+Unknown fields are ignored (clients send many), known ones are checked strictly, as OpenAI
+does: a wrong type (``"0.5"`` for a number, ``true`` for an integer, ``"yes"`` for a boolean) or
+an out-of-range value is a 400 naming the field. An integer is accepted where a number is asked. ``to_params`` maps a request onto the runner's
 ``SamplingParams``.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from odyssai.names import check_model_name
 from odyssai.protocol import SamplingParams
@@ -18,12 +19,12 @@ DEFAULT_MAX_TOKENS = 1024
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
 class _Common(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
@@ -61,13 +62,13 @@ class _Common(BaseModel):
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -86,11 +87,12 @@ class ChatCompletionRequest(_Common):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
-    @model_validator(mode="after")
-    def _top_needs_logprobs(self) -> "ChatCompletionRequest":
-        if self.top_logprobs and not self.logprobs:
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_needs_logprobs(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v and not info.data.get("logprobs"):
             raise ValueError("top_logprobs needs logprobs=true")
-        return self
+        return v
 
     def to_params(self) -> SamplingParams:
         return SamplingParams(

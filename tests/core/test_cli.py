@@ -32,6 +32,21 @@ def test_topology_validate_names_a_one_sided_cable_and_exits_non_zero(tmp_path):
     assert "one-sided cable: a -> b (rdma_en2) is not seen from b" in r.stderr
 
 
+def test_topology_validate_names_two_clusters_whose_ring_ports_clash_on_a_shared_node(tmp_path):
+    (tmp_path / "topology.yaml").write_text("""\
+clusters:
+  alpha:
+    port_base: 40000
+    nodes: [{name: a, host: 10.0.0.1}, {name: b, host: 10.0.0.2}]
+  beta:
+    port_base: 40000
+    nodes: [{name: a, host: 10.0.0.1}, {name: c, host: 10.0.0.3}]
+""")
+    r = run_odyssai("topology", "validate", "beta", env={"ODYSSAI_HOME": str(tmp_path)})
+    assert r.returncode == 1
+    assert "clusters 'beta' and 'alpha' would both listen on port 40000 on node a" in r.stderr
+
+
 def test_an_unknown_cluster_is_a_one_line_error(tmp_path):
     (tmp_path / "topology.yaml").write_text(TOPO)
     r = run_odyssai("topology", "show", "nope", env={"ODYSSAI_HOME": str(tmp_path)})

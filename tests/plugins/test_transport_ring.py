@@ -7,10 +7,10 @@ import json
 import pytest
 
 from odyssai.errors import TopologyError
-from odyssai.topology import Cluster, Node, save_clusters
+from odyssai.topology import Cluster, Node
 from odyssai.transport import default_port_base
 from odyssai_transport_ring.ports import assign_port_bases
-from odyssai_transport_ring.ring import RingTransport, classify_ring_error, ring_hostfile, topology_in_use
+from odyssai_transport_ring.ring import RingTransport, classify_ring_error, ring_hostfile
 
 
 def cluster(n: int, **kw) -> Cluster:
@@ -18,7 +18,7 @@ def cluster(n: int, **kw) -> Cluster:
 
 
 def test_every_rank_gets_the_same_hostfile_with_one_address_per_rank():
-    t = RingTransport(topology=dict)
+    t = RingTransport()
     setups = [t.rank_setup("lab", cluster(3), r) for r in range(3)]
     files = {s.files["MLX_HOSTFILE"] for s in setups}
     assert len(files) == 1
@@ -28,7 +28,7 @@ def test_every_rank_gets_the_same_hostfile_with_one_address_per_rank():
 
 
 def test_a_one_node_cluster_needs_no_hostfile():
-    assert RingTransport(topology=dict).rank_setup("solo", cluster(1), 0).files == {}
+    assert RingTransport().rank_setup("solo", cluster(1), 0).files == {}
 
 
 def test_two_clusters_on_the_same_nodes_get_different_ports():
@@ -65,11 +65,23 @@ def test_the_hashed_port_ranges_of_c10_and_c14_are_the_same():
     assert default_port_base("c10") == default_port_base("c14")  # why the ring checks the whole topology
 
 
-def ring_with(topology: dict[str, Cluster]) -> RingTransport:
-    return RingTransport(topology=lambda: topology)
+class ring_with:
+    """The ring transport as core calls it: with the topology's other clusters."""
+
+    def __init__(self, topology: dict[str, Cluster]):
+        self.topology, self.t = topology, RingTransport()
+
+    def others(self, name: str) -> dict[str, Cluster]:
+        return {n: c for n, c in self.topology.items() if n != name}
+
+    def check(self, name: str, spec: Cluster) -> None:
+        self.t.check(name, spec, others=self.others(name))
+
+    def rank_setup(self, name: str, spec: Cluster, rank: int):
+        return self.t.rank_setup(name, spec, rank, others=self.others(name))
 
 
-def ports_on(t: RingTransport, name: str, spec: Cluster) -> dict[str, int]:
+def ports_on(t: ring_with, name: str, spec: Cluster) -> dict[str, int]:
     """host -> port the cluster's rank listens on there, from the hostfile its ranks get."""
     t.check(name, spec)
     hostfile = json.loads(t.rank_setup(name, spec, 0).files["MLX_HOSTFILE"])
@@ -126,14 +138,27 @@ def test_assign_port_bases_is_pure_and_leaves_one_node_clusters_alone():
     topo = {"c10": cluster(2), "c14": cluster(2), "solo": cluster(1)}
     bases, clashes = assign_port_bases(topo, movable=set(topo))
     assert clashes == [] and bases["c10"] != bases["c14"]
-    assert RingTransport(topology=lambda: topo).rank_setup("solo", topo["solo"], 0).files == {}
+    assert ring_with(topo).rank_setup("solo", topo["solo"], 0).files == {}
 
 
-def test_a_topology_that_cannot_be_read_means_no_other_clusters(monkeypatch, tmp_path):
-    (tmp_path / "topology.yaml").write_text("clusters: [not, a, mapping]\n")
-    monkeypatch.setenv("ODYSSAI_HOME", str(tmp_path))
-    assert topology_in_use() == {}
-    (tmp_path / "topology.yaml").unlink()
+def test_without_the_other_clusters_a_cluster_keeps_its_own_ports():
+    # a caller that does not know the topology (e.g. a plugin's own tool) gets the hashed base
+    t = RingTransport()
+    t.check("c14", cluster(2))
+    hostfile = json.loads(t.rank_setup("c14", cluster(2), 0).files["MLX_HOSTFILE"])
+    assert hostfile[0] == [f"10.0.0.1:{default_port_base('c14')}"]
+
+
+def test_core_hands_the_transport_the_other_clusters_of_the_topology(tmp_path):
+    from odyssai.cluster import ClusterManager
+    from odyssai.plugins import get_plugin_manager
+    from odyssai.settings import load_settings
+    from odyssai.topology import save_clusters
+
     save_clusters(tmp_path / "topology.yaml", {"c10": cluster(2), "c14": cluster(2)})
-    assert set(topology_in_use()) == {"c10", "c14"}
-    assert ports_on(RingTransport(), "c14", cluster(2))["10.0.0.1"] != default_port_base("c14")
+    manager = ClusterManager(load_settings(home=tmp_path), get_plugin_manager())
+    assert set(manager.specs(excluding="c14")) == {"c10"}
+    t = RingTransport()
+    spec = manager.clusters["c14"].spec
+    setup = t.rank_setup("c14", spec, 0, others=manager.specs(excluding="c14"))
+    assert json.loads(setup.files["MLX_HOSTFILE"])[0] != [f"10.0.0.1:{default_port_base('c14')}"]

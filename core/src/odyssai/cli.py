@@ -103,7 +103,7 @@ def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
         c = topo.cluster(name)
         problems: list[str] = []
         try:
-            pm.transport(c.backend).check(name, c)
+            pm.transport(c.backend).check(name, c, others={n: x for n, x in topo.clusters.items() if n != name})
         except OdyssaiError as e:
             problems.append(str(e))
         if c.rdma_to is not None:

@@ -134,7 +134,7 @@ class Cluster:
             raise OdyssaiError(str(e), param="model") from None
         check_requested(self.pm, sharding)
         transport = self.pm.transport(self.spec.backend)
-        transport.check(self.name, self.spec)
+        transport.check(self.name, self.spec, others=self.manager.specs(excluding=self.name))
         if self._lock.locked() or self.state in {"loading", "stopping", "rebooting"}:
             raise Conflict(f"cluster {self.name} is {self.state}",
                            hint="wait for it to finish, or unload it first")
@@ -255,10 +255,11 @@ class Cluster:
 
     async def _spawn_all(self, transport: Any) -> None:
         size = len(self.ranks)
+        others = self.manager.specs(excluding=self.name)
 
         async def one(rank: Rank) -> None:
             self._set_rank_phase(rank, "starting")
-            setup = transport.rank_setup(self.name, self.spec, rank.index)
+            setup = transport.rank_setup(self.name, self.spec, rank.index, others=others)
             rank.process = await spawn(rank.node, rank.index, size, self.name,
                                        self.spec.models_dir_of(rank.node), setup,
                                        on_stderr=self._on_stderr,
@@ -701,6 +702,10 @@ class ClusterManager:
             if (name not in topo.clusters and name not in self._added
                     and c.state in {"unloaded", "failed"} and not c._lock.locked()):
                 del self.clusters[name]  # deleted from the file, and nothing of it runs
+
+    def specs(self, excluding: str | None = None) -> dict[str, ClusterSpec]:
+        """The definitions of every cluster known here (the file's and those added directly)."""
+        return {n: c.spec for n, c in self.clusters.items() if n != excluding}
 
     def get(self, name: str) -> Cluster:
         if name not in self.clusters or self.clusters[name].state in {"unloaded", "failed"}:

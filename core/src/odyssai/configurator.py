@@ -114,12 +114,13 @@ def make_node(fields: Mapping[str, Any]) -> Node:
 
 # --- operations ------------------------------------------------------------------------------
 
-def _backend_warnings(pm: Transports, backend: str, name: str, cluster: Cluster) -> list[str]:
+def _backend_warnings(pm: Transports, backend: str, name: str, cluster: Cluster, topo: Topology) -> list[str]:
     """Raise ``TransportMissing`` when no plugin provides ``backend``; the transport's own
-    complaints about the cluster (no rdma_to yet, a node without IPv4...) become warnings."""
+    complaints about the cluster (no rdma_to yet, a node without IPv4, ports another cluster
+    of ``topo`` uses...) become warnings."""
     transport = pm.transport(backend)
     try:
-        transport.check(name, cluster)
+        transport.check(name, cluster, others={n: c for n, c in topo.clusters.items() if n != name})
     except OdyssaiError as e:
         return [f"cluster {name} will not load on {backend} yet: {e}"]
     return []
@@ -163,7 +164,7 @@ def create_cluster(topo: Topology, name: str, backend: str, nodes: list[Node], p
     if models_dir is not None:
         fields["models_dir"] = models_dir
     cluster = _rebuilt(name, None, **fields)
-    warnings = _backend_warnings(pm, backend, name, cluster)
+    warnings = _backend_warnings(pm, backend, name, cluster, topo)
     return Change(name, cluster, f"created cluster {name} ({backend}, {len(nodes)} node(s))", warnings)
 
 
@@ -174,7 +175,7 @@ def add_node(topo: Topology, name: str, node: Node, pm: Transports) -> Change:
         raise Conflict(f"cluster {name} already has a node {node.name!r}", param="name",
                        hint="pick another name, or remove the old node first")
     new = _rebuilt(name, cluster, nodes=[*cluster.nodes, node])
-    warnings = _backend_warnings(pm, new.backend, name, new)
+    warnings = _backend_warnings(pm, new.backend, name, new, topo)
     return Change(name, new, f"added node {node.name} to cluster {name} as rank {len(new.nodes) - 1}",
                   warnings)
 
@@ -192,7 +193,7 @@ def remove_node(topo: Topology, name: str, node_name: str, pm: Transports) -> Ch
                    for a, peers in cluster.rdma_to.items() if a != node_name} or None
     new = _rebuilt(name, cluster, nodes=[n for n in cluster.nodes if n.name != node_name],
                    rdma_to=rdma_to)
-    warnings = _backend_warnings(pm, new.backend, name, new)
+    warnings = _backend_warnings(pm, new.backend, name, new, topo)
     return Change(name, new, f"removed node {node_name} from cluster {name} ({len(new.nodes)} left)",
                   warnings)
 
@@ -205,7 +206,7 @@ def set_backend(topo: Topology, name: str, backend: str, pm: Transports) -> Chan
     except ValueError as e:
         raise OdyssaiError(str(e), param="backend") from None
     new = _rebuilt(name, cluster, backend=backend)
-    warnings = _backend_warnings(pm, backend, name, new)
+    warnings = _backend_warnings(pm, backend, name, new, topo)
     return Change(name, new, f"cluster {name} now uses backend {backend} (was {cluster.backend})",
                   warnings)
 

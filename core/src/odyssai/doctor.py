@@ -109,6 +109,8 @@ class DoctorContext:
     cluster: Cluster
     reference: Reference
     pm: Any = None
+    #: the other clusters of the topology (None: not known)
+    others: dict[str, Cluster] | None = None
 
 
 class DoctorCheck:
@@ -247,9 +249,12 @@ def _applicable(checks: Any, ctx: DoctorContext) -> tuple[list[DoctorCheck], lis
 
 
 async def diagnose(cluster_name: str, cluster: Cluster, pm: Any, *, checks: list[DoctorCheck] | None = None,
-                   connect_timeout: float = 15.0) -> Report:
-    """Run every applicable check on every node of ``cluster`` at once; findings in rank order."""
-    ctx = DoctorContext(cluster_name, cluster, Reference.of(pm, cluster.backend), pm)
+                   connect_timeout: float = 15.0, others: dict[str, Cluster] | None = None) -> Report:
+    """Run every applicable check on every node of ``cluster`` at once; findings in rank order.
+
+    :param others: the other clusters of the topology, for checks that compare (e.g. ports).
+    """
+    ctx = DoctorContext(cluster_name, cluster, Reference.of(pm, cluster.backend), pm, others)
     checks, broken = _applicable(checks if checks is not None else pm.doctor_checks.values(), ctx)
     per_node = await asyncio.gather(*(_node(n, checks, ctx, connect_timeout) for n in cluster.nodes))
     tagged = [(0, f) for results in per_node for f in results["ssh"]]
@@ -509,7 +514,7 @@ class TransportCheck(DoctorCheck):
     def summarize(self, ctx: DoctorContext, findings: list[Finding]) -> list[Finding]:
         backend = ctx.cluster.backend
         try:
-            ctx.pm.transport(backend).check(ctx.cluster_name, ctx.cluster)
+            ctx.pm.transport(backend).check(ctx.cluster_name, ctx.cluster, others=ctx.others)
         except OdyssaiError as e:
             return [Finding(None, "transport", "fail", e.message, e.hint or "")]
         return [Finding(None, "transport", "ok", f"backend {backend} is installed and accepts the cluster")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 from pathlib import Path
 
@@ -58,11 +58,20 @@ class Transport:
     mlx_backend: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
-    def check(self, cluster_name: str, cluster: "Cluster") -> None:
-        """Raise a ``ConfigError`` when this cluster cannot run on this transport."""
+    def check(self, cluster_name: str, cluster: "Cluster",
+              others: Mapping[str, "Cluster"] | None = None) -> None:
+        """Raise a ``ConfigError`` when this cluster cannot run on this transport.
 
-    def rank_setup(self, cluster_name: str, cluster: "Cluster", rank: int) -> RankSetup:
-        """The environment and files of ``rank`` (its position in ``cluster.nodes``)."""
+        :param others: the other clusters of the same topology (e.g. to keep clear of the ports
+            they use on shared nodes); None when the caller does not know them.
+        """
+
+    def rank_setup(self, cluster_name: str, cluster: "Cluster", rank: int,
+                   others: Mapping[str, "Cluster"] | None = None) -> RankSetup:
+        """The environment and files of ``rank`` (its position in ``cluster.nodes``).
+
+        :param others: as for ``check``: the same clusters ``check`` was given for this load.
+        """
         raise NotImplementedError
 
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:

@@ -111,11 +111,11 @@ class JacclTransport(Transport):
     mlx_backend = "jaccl"
     description = "RDMA over Thunderbolt 5 (MLX jaccl): needs a cabled mesh or ring and rdma_to"
 
-    def check(self, cluster_name: str, cluster: Cluster) -> None:
+    def check(self, cluster_name: str, cluster: Cluster, others: Any = None) -> None:
         wiring_of(cluster_name, cluster)
         coordinator(cluster_name, cluster)  # rank 0 must have an Ethernet IPv4
 
-    def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int) -> RankSetup:
+    def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int, others: Any = None) -> RankSetup:
         if not 0 <= rank < len(cluster.nodes):
             raise ValueError(f"rank {rank} is not in 0..{len(cluster.nodes) - 1}")
         wiring = wiring_of(cluster_name, cluster)

@@ -4,18 +4,16 @@ Each rank listens on ``<its ethernet ip>:<port_base + rank>``; every rank gets t
 (a JSON list of one address list per rank). A one-node cluster needs no hostfile.
 
 The port base is the cluster's ``port_base`` or one derived from its name, moved when another
-cluster of the same topology on a shared node already uses it (``ports.assign_port_bases``).
-Core hands a transport one cluster at a time, so the transport reads the other clusters from the
-topology file of the settings in use (``topology=`` replaces that, e.g. in tests).
+cluster of the same topology on a shared node already uses it (``ports.assign_port_bases``;
+core hands ``check`` and ``rank_setup`` the topology's other clusters).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Callable
+from typing import Mapping
 
-from odyssai.errors import OdyssaiError
 from odyssai.transport import Failure, RankSetup, Transport, default_port_base
 from odyssai.topology import Cluster
 
@@ -34,53 +32,36 @@ def ring_hostfile(cluster_name: str, cluster: Cluster, base: int | None = None) 
     return [[f"{node.ethernet_ip}:{base + rank}"] for rank, node in enumerate(cluster.nodes)]
 
 
-def topology_in_use() -> dict[str, Cluster]:
-    """The clusters of the topology file of the current settings; none when it cannot be read."""
-    from odyssai.settings import load_settings
-    from odyssai.topology import load_topology
-
-    try:
-        return dict(load_topology(load_settings().topology_path).clusters)
-    except OdyssaiError:
-        return {}
-
-
 class RingTransport(Transport):
     name = "ring"
     mlx_backend = "ring"
     description = "TCP collectives over Ethernet (MLX ring backend)"
 
-    def __init__(self, topology: Callable[[], dict[str, Cluster]] | None = None):
-        #: the clusters of the topology in use, read at each check and load
-        self.topology = topology or topology_in_use
-        self._bases: dict[str, tuple[Cluster, int]] = {}  # cluster -> (its spec, its port base) at last check
-
-    def port_base(self, cluster_name: str, cluster: Cluster) -> int:
+    def port_base(self, cluster_name: str, cluster: Cluster, others: Mapping[str, Cluster] | None) -> int:
         """The first port of ``cluster``: clear of every other cluster of the topology on a shared node.
 
         Raises a ``TopologyError`` naming both clusters when it clashes with a ``port_base`` set
-        in the file (or with a cluster of another backend) and cannot move away.
+        in the file (or with a cluster of another backend) and cannot move away. Without
+        ``others`` (a caller that does not know the topology) it is the cluster's own base.
         """
-        others = {n: c for n, c in self.topology().items() if n != cluster_name and len(c.nodes) > 1}
-        movable = {n for n, c in others.items() if c.backend == self.name}
-        base = check_ports(cluster_name, cluster, others, movable)
-        self._bases[cluster_name] = (cluster, base)
-        return base
+        if others is None:
+            return cluster.port_base if cluster.port_base is not None else default_port_base(cluster_name)
+        multi = {n: c for n, c in others.items() if n != cluster_name and len(c.nodes) > 1}
+        movable = {n for n, c in multi.items() if c.backend == self.name}
+        return check_ports(cluster_name, cluster, multi, movable)
 
-    def check(self, cluster_name: str, cluster: Cluster) -> None:
+    def check(self, cluster_name: str, cluster: Cluster, others: Mapping[str, Cluster] | None = None) -> None:
         for node in cluster.nodes:
             node.ethernet_ip  # raises a TopologyError naming the node when it has no IPv4
         if len(cluster.nodes) > 1:
-            self.port_base(cluster_name, cluster)
+            self.port_base(cluster_name, cluster, others)
 
-    def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int) -> RankSetup:
+    def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int,
+                   others: Mapping[str, Cluster] | None = None) -> RankSetup:
         env = {"MLX_RANK": str(rank)}
         if len(cluster.nodes) == 1:
             return RankSetup(env=env)
-        # the base chosen when the load was checked, so every rank of one load gets the same file
-        spec, base = self._bases.get(cluster_name, (None, 0))
-        if spec != cluster:
-            base = self.port_base(cluster_name, cluster)
+        base = self.port_base(cluster_name, cluster, others)  # pure: the same for every rank of a load
         return RankSetup(env=env, files={"MLX_HOSTFILE": json.dumps(ring_hostfile(cluster_name, cluster, base))})
 
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:

@@ -12,7 +12,7 @@ class ExampleTransport(Transport):
     name = "example"
     mlx_backend = "ring"
 
-    def rank_setup(self, cluster_name, cluster, rank):
+    def rank_setup(self, cluster_name, cluster, rank, others=None):
         return RankSetup(env={"EXAMPLE_RANK": str(rank)})
 
 

@@ -5,8 +5,9 @@ Both serve the same tiny random-weight model (EOS disabled, so every request gen
 Every request has a prompt of its own (so mlx_lm.server's prompt cache cannot skip prefill).
 Printed: time to first token and tokens/s for one streaming client, aggregate tokens/s for
 ``--clients`` concurrent clients, and the ratios; also the same cluster driven in-process
-(no HTTP), which separates the ranks' speed from the server's and clients' share of the CPU.
-Never run as a test.
+(no HTTP), which separates the ranks' speed from the server's and clients' share of the CPU;
+and mlx-lm's ``BatchGenerator`` alone in one process with 1 and N rows, the most batching can
+give with this machine's MLX. Never run as a test.
 
     uv run python bench/run.py [--ranks 2] [--clients 8] [--tokens 128] [--repeats 3] [--layers 4] [--hidden 256]
 """
@@ -167,6 +168,27 @@ def measure_in_process(model_path: Path, ranks: int, work: Path, tokens: int, cl
     return asyncio.run(run())
 
 
+def measure_batch_ceiling(model_path: Path, rows: int, steps: int = 100) -> dict[str, float]:
+    """mlx-lm's own ``BatchGenerator`` in one process, no ranks, no server: tokens/s with one row
+    and with ``rows`` rows. Its ratio bounds what batching can give on this machine's MLX."""
+    from mlx_lm import load
+    from mlx_lm.generate import BatchGenerator
+
+    model, tokenizer = load(str(model_path))
+    out = {}
+    for n in (1, rows):
+        gen = BatchGenerator(model, completion_batch_size=rows, prefill_batch_size=rows)
+        gen.insert([tokenizer.encode(f"Row {i}. {PROMPT}") for i in range(n)], max_tokens=[steps + 50] * n)
+        for _ in range(10):
+            gen.next()
+        t0, produced = time.perf_counter(), 0
+        for _ in range(steps):
+            produced += len(gen.next()[1])
+        out[n] = produced / (time.perf_counter() - t0)
+        gen.close()
+    return {"tps_1": out[1], f"tps_{rows}": out[rows]}
+
+
 def run_mlx_lm(model_path: Path, ranks: int) -> tuple[str, subprocess.Popen]:
     port = free_port()
     launch = [str(Path(sys.executable).parent / "mlx.launch"), "--backend", "ring", "-n", str(ranks),
@@ -211,6 +233,7 @@ def main() -> None:
             finally:
                 stop(proc)
         results["odyssai, no HTTP"] = measure_in_process(model, a.ranks, work, a.tokens, a.clients, a.repeats)
+        ceiling = measure_batch_ceiling(model, a.clients)
     ours, ref = results["odyssai"], results["mlx_lm.server"]
     inproc = results["odyssai, no HTTP"]
     k = f"tps_{a.clients}"
@@ -220,6 +243,8 @@ def main() -> None:
         print(f"{name:18}{r['ttft_ms']:10.1f}{r['tps_1']:16.1f}{r[k]:18.1f}")
     print(f"odyssai {a.clients} clients vs 1 client: {ours[k] / ours['tps_1']:.2f}x "
           f"(without HTTP: {inproc[k] / inproc['tps_1']:.2f}x)")
+    print(f"mlx-lm BatchGenerator alone (1 process, no ranks): {ceiling['tps_1']:.0f} tok/s with 1 row, "
+          f"{ceiling[k]:.0f} with {a.clients}: {ceiling[k] / ceiling['tps_1']:.2f}x (what batching gives this MLX)")
     print(f"odyssai vs mlx_lm.server, 1 client throughput: {ours['tps_1'] / ref['tps_1']:.2f}x")
     print(f"odyssai vs mlx_lm.server, {a.clients} clients throughput: {ours[k] / ref[k]:.2f}x")
     print(f"odyssai TTFT minus mlx_lm.server TTFT: {ours['ttft_ms'] - ref['ttft_ms']:+.1f} ms")

@@ -169,3 +169,110 @@ def test_rdma_to_naming_a_stranger_is_reported():
 def test_cluster_names_the_admin_api_uses_itself_are_refused(reserved):
     with pytest.raises(TopologyError, match="reserved"):
         parse_topology(yaml.safe_dump({"clusters": {reserved: {"nodes": [{"name": "a", "host": "h"}]}}}))
+
+
+# --- saving keeps comments and layout; backups are pruned ----------------------------------
+
+COMMENTED = """\
+# our Macs -- edited by hand, keep this note
+clusters:
+  # the office: three Mac Studios
+  studio:
+    backend: jaccl   # Thunderbolt 5
+    nodes:
+      - {name: m1, host: 10.0.0.1, user: admin}   # the one by the window
+      - {name: m2, host: 10.0.0.2, user: admin, reboot_command: "sudo reboot"}
+    rdma_to:
+      m1: {m2: rdma_en3}
+      m2: {m1: rdma_en3}
+  lab:   # a second cluster nobody touches
+    backend: ring
+    nodes:
+      # a is the old Mini
+      - name:   a
+        host: lab-a.local
+        port: 2222
+# end of file
+"""
+
+LAB = COMMENTED[COMMENTED.index("  lab:"):]
+
+
+def test_a_change_to_one_cluster_keeps_every_other_line_and_comment_byte_for_byte(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text(COMMENTED)
+    studio = load_topology(path).cluster("studio")
+    save_clusters(path, {"studio": studio.model_copy(update={"rdma_to": {"m1": {"m2": "rdma_en5"},
+                                                                          "m2": {"m1": "rdma_en5"}}})})
+    text = path.read_text()
+    assert text == COMMENTED.replace("rdma_en3", "rdma_en5")  # only the changed lines differ
+    assert load_topology(path).cluster("studio").rdma_to == {"m1": {"m2": "rdma_en5"}, "m2": {"m1": "rdma_en5"}}
+
+
+def test_replacing_a_cluster_keeps_the_other_clusters_and_top_level_comments(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text(COMMENTED)
+    save_clusters(path, {"studio": Cluster(backend="ring", nodes=[Node(name="m9", host="10.0.0.9")])})
+    text = path.read_text()
+    assert text.startswith("# our Macs -- edited by hand, keep this note\nclusters:\n  # the office")
+    assert text.endswith(LAB)  # the untouched cluster, its comments and the file's last comment
+    assert load_topology(path).cluster("studio").nodes[0].name == "m9"
+
+
+def test_adding_and_deleting_clusters_keep_the_comments_of_the_others(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text(COMMENTED)
+    save_clusters(path, {"new": Cluster(nodes=[Node(name="yes", host="on", user="no")])})
+    assert path.read_text().startswith(COMMENTED.removesuffix("# end of file\n"))
+    assert load_topology(path).cluster("new").nodes[0].model_dump(include={"name", "host", "user"}) == {
+        "name": "yes", "host": "on", "user": "no"}  # YAML 1.1 booleans stay strings
+    save_clusters(path, {"studio": None, "new": None})
+    assert path.read_text() == "# our Macs -- edited by hand, keep this note\nclusters:\n" + LAB
+    save_clusters(path, {"lab": None})
+    assert path.read_text().startswith("# our Macs -- edited by hand, keep this note\n")
+    assert load_topology(path).clusters == {}
+
+
+def test_a_file_in_flow_style_keeps_its_comments_and_its_meaning(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text("# top note\nclusters: {lab: {nodes: [{name: a, host: h}]}, b: {nodes: [{name: x, host: h}]}}\n")
+    save_clusters(path, {"lab": Cluster(nodes=[Node(name="a", host="h2")])})
+    assert path.read_text().startswith("# top note\n")
+    topo = load_topology(path)
+    assert topo.cluster("lab").nodes[0].host == "h2" and topo.cluster("b").nodes[0].name == "x"
+
+
+def test_a_file_ruamel_cannot_round_trip_is_still_saved_correctly(tmp_path):
+    path = tmp_path / "topology.yaml"  # a duplicate key: PyYAML takes the last one, ruamel refuses
+    path.write_text("clusters:\n  a: {nodes: [{name: x, host: h1}]}\n  a: {nodes: [{name: x, host: h2}]}\n")
+    save_clusters(path, {"b": Cluster(nodes=[Node(name="y", host="h")])})
+    topo = load_topology(path)
+    assert topo.cluster("a").nodes[0].host == "h2" and topo.cluster("b").nodes[0].name == "y"
+
+
+def test_windows_line_ends_are_kept(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_bytes(b"# note\r\nclusters:\r\n  a:\r\n    nodes: [{name: x, host: h}]\r\n")
+    save_clusters(path, {"b": Cluster(nodes=[Node(name="y", host="h")])})
+    data = path.read_bytes()
+    assert data.startswith(b"# note\r\nclusters:\r\n  a:\r\n    nodes: [{name: x, host: h}]\r\n  b:\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+def test_only_the_newest_backups_are_kept(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text(COMMENTED)
+    old = [tmp_path / f"topology.yaml.bak-2020010{d}-000000" for d in range(1, 10)]
+    old += [tmp_path / f"topology.yaml.bak-20200110-000000-{n}" for n in range(1, 12)]  # -10 is newer than -9
+    for p in old:
+        p.write_text(COMMENTED)
+    mine = tmp_path / "topology.yaml.bak-before-upgrade"  # not one of ours: never deleted
+    mine.write_text(COMMENTED)
+    backup = save_clusters(path, {"x": Cluster(nodes=[Node(name="n", host="h")])})
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("topology.yaml.bak-"))
+    assert len(left) == 21 and mine.name in left and backup.name in left
+    assert not old[0].exists() and old[1].exists()  # the 20 newest: the new one and 19 of the old
+    second = save_clusters(path, {"x": None}, keep_backups=4)
+    left = {p.name for p in tmp_path.iterdir() if p.name.startswith("topology.yaml.bak-2")}
+    assert left == {second.name, backup.name, old[-1].name, old[-2].name}  # -11 and -10, not -9
+    assert mine.exists()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from odyssai_testbed import Cable
+from odyssai_testbed import Cable, Testbed, TestbedError
 
 from testbed_helpers import fe80_neighbours
 
@@ -94,3 +94,82 @@ def test_onboarding_a_fresh_node_gives_its_ports_fe80_again(testbed_factory):
     tb.make_onboarded("node2")
     assert not tb.is_fresh("node2")
     assert fe80_neighbours(tb, "node1") == {"en2": {tb.link_local("node2", "en2")}}
+
+
+# --- moving a cable ------------------------------------------------------------------------
+
+def test_a_moved_cable_joins_the_new_port_to_the_same_peer_and_the_old_port_is_gone(testbed_factory):
+    tb = testbed_factory(3)
+    new = tb.move(tb.cable("node1", "node2"), end="node2", port="en5")
+    assert str(new) == "node1:en2<->node2:en5"
+    assert tb.ports("node2") == ["en3", "en5"]
+    assert tb.exec("node2", ["ip", "link", "show", "dev", "en2"]).returncode != 0
+    assert fe80_neighbours(tb, "node1")["en2"] == {tb.link_local("node2", "en5")}
+    assert fe80_neighbours(tb, "node2")["en5"] == {tb.link_local("node1", "en2")}
+    assert tb.rdma_to()["node2"]["node1"] == "rdma_en5"
+
+
+def test_a_move_is_in_the_state_file_so_later_processes_see_the_new_cable(testbed_factory):
+    tb = testbed_factory(3)
+    tb.move(tb.cable("node1", "node2"), end="node2", node="node3")
+    again = Testbed.open(state_dir=tb.state_dir)
+    assert [str(c) for c in again.cables] == [str(c) for c in tb.cables] == [
+        "node1:en2<->node3:en4", "node1:en3<->node3:en2", "node2:en3<->node3:en3"]
+    again.move(again.cable("node2", "node3"), end="node3", port="en7")   # a move by another process
+    assert str(Testbed.open(state_dir=tb.state_dir).cable("node2", "node3")) == "node2:en3<->node3:en7"
+
+
+def test_a_moved_cable_keeps_a_pulled_far_end_pulled_and_a_fresh_nodes_port_without_fe80(testbed_factory):
+    tb = testbed_factory(3)
+    tb.pull(tb.cable("node1", "node2"), end="node1")
+    tb.make_fresh("node3")
+    new = tb.move(tb.cable("node1", "node2"), end="node2", node="node3")
+    assert not tb.is_plugged("node1", new.port_a) and tb.is_plugged("node3", new.port_b)
+    assert tb.is_fresh("node3") and tb.link_local("node3", new.port_b) is None
+    tb.plug(new)
+    assert tb.link_local("node1", new.port_a) is not None and tb.link_local("node3", new.port_b) is None
+
+
+def test_a_testbed_with_moved_cables_tears_down_completely(testbed_factory):
+    from odyssai_testbed import leftovers
+
+    tb = testbed_factory(2)
+    tb.move(tb.cable("node1", "node2"), end="node1", port="en6")
+    tid, state_dir = tb.id, tb.state_dir
+    tb.down()
+    assert leftovers(tid, state_dir) == []
+
+
+# --- a cable seen from one end only --------------------------------------------------------
+
+def test_a_one_sided_cable_is_seen_from_the_talking_end_only(testbed_factory):
+    tb = testbed_factory(3)
+    cable = tb.cable("node2", "node3")
+    tb.one_sided(cable, deaf_end="node3")
+    assert tb.deaf_ends() == {("node3", cable.port_b)}
+    for _ in range(2):   # and it stays so when probed again
+        assert fe80_neighbours(tb, "node2")[cable.port_a] == {tb.link_local("node3", cable.port_b)}
+        assert fe80_neighbours(tb, "node3")[cable.port_b] == set()
+    assert fe80_neighbours(tb, "node3")["en2"] == {tb.link_local("node1", "en3")}   # its other cable is fine
+    assert tb.rdma_to()["node2"]["node3"] == f"rdma_{cable.port_a}" and "node2" not in tb.rdma_to()["node3"]
+
+
+def test_a_one_sided_cable_made_two_sided_again_is_seen_from_both_ends(testbed_factory):
+    tb = testbed_factory(2)
+    cable = tb.cable("node1", "node2")
+    tb.one_sided(cable, deaf_end="node1")
+    assert fe80_neighbours(tb, "node1")["en2"] == set()
+    tb.two_sided(cable)
+    assert tb.deaf_ends() == set()
+    assert fe80_neighbours(tb, "node1")["en2"] == {tb.link_local("node2", "en2")}
+    assert fe80_neighbours(tb, "node2")["en2"] == {tb.link_local("node1", "en2")}
+
+
+def test_the_deaf_end_can_be_switched_and_a_bad_end_is_refused(testbed_factory):
+    tb = testbed_factory(3)
+    cable = tb.cable("node1", "node2")
+    tb.one_sided(cable, deaf_end="node2")
+    tb.one_sided(cable, deaf_end="node1")
+    assert tb.deaf_ends() == {("node1", "en2")}
+    with pytest.raises(TestbedError, match="has no end on 'node3'"):
+        tb.one_sided(cable, deaf_end="node3")

@@ -69,6 +69,40 @@ def test_status_shows_a_pulled_cable_and_a_fresh_node(cli, name):
 
 
 @pytest.mark.testbed
+def test_cable_move_moves_one_end_and_status_shows_the_new_cable(cli, name):
+    assert cli("up", "--nodes", "3", "--name", name, "--no-topology").exit_code == 0
+    result = cli("cable", "move", "node1", "node2", "--end", "node2", "--port", "en5", "--name", name)
+    assert result.exit_code == 0, result.output
+    assert "moved node1:en2<->node2:en2 to node1:en2<->node2:en5" in result.output
+    result = cli("cable", "move", "node1", "node3", "--end", "node3", "--to", "node2", "--name", name)
+    assert "moved node1:en3<->node3:en2 to node1:en3<->node2:en2" in result.output, result.output
+    status = json.loads(cli("status", "--name", name, "--json").output)["testbeds"][0]
+    assert [(c["node_a"], c["port_a"], c["node_b"], c["port_b"], c["up_a"], c["up_b"]) for c in status["cables"]] == [
+        ("node1", "en2", "node2", "en5", True, True), ("node1", "en3", "node2", "en2", True, True),
+        ("node2", "en3", "node3", "en3", True, True)]
+    assert status["nodes"][1]["ports"].keys() == {"en2", "en3", "en5"}
+    taken = cli("cable", "move", "node2", "node3", "--end", "node2", "--port", "en5", "--name", name)
+    assert taken.exit_code == 1 and "port node2:en5 already has a cable: node1:en2<->node2:en5" in taken.output
+    assert cli("down", "--name", name).exit_code == 0
+    assert find(name=name) is None
+
+
+@pytest.mark.testbed
+def test_cable_one_sided_makes_one_end_deaf_and_status_says_which(cli, name):
+    assert cli("up", "--nodes", "2", "--name", name, "--no-topology").exit_code == 0
+    result = cli("cable", "one-sided", "node1", "node2", "--deaf", "node2", "--name", name)
+    assert result.exit_code == 0, result.output
+    [cable] = json.loads(cli("status", "--name", name, "--json").output)["testbeds"][0]["cables"]
+    assert (cable["deaf_a"], cable["deaf_b"]) == (False, True)
+    assert "one-sided: the node2 end does not see its peer" in cli("status", "--name", name).output
+    assert cli("cable", "one-sided", "node1", "node2", "--undo", "--name", name).exit_code == 0
+    [cable] = json.loads(cli("status", "--name", name, "--json").output)["testbeds"][0]["cables"]
+    assert (cable["deaf_a"], cable["deaf_b"]) == (False, False)
+    missing = cli("cable", "one-sided", "node1", "node2", "--name", name)
+    assert missing.exit_code == 1 and "--deaf NODE" in missing.output
+
+
+@pytest.mark.testbed
 def test_up_with_listed_cables_wires_only_those(cli, name):
     assert cli("up", "--nodes", "3", "--name", name, "--no-topology", "--cable", "node1,node2",
                "--cable", "node2:en5,node3:en2").exit_code == 0

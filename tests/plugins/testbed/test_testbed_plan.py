@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from pathlib import Path
 
@@ -113,6 +114,53 @@ def test_a_cable_with_one_end_down_is_missing_from_the_rdma_matrix():
     matrix = plan.rdma_to(cables, {(cables[0].node_b, cables[0].port_b): False})
     assert "node2" not in matrix["node1"]
     assert "missing cable: node1 <-> node2" in validate_mesh(nodes, matrix).problems
+
+
+MESH3 = plan.plan_cables(["node1", "node2", "node3"], None)   # 1-2 en2/en2, 1-3 en3/en2, 2-3 en3/en3
+
+
+def test_moving_an_end_to_another_port_keeps_the_other_end_and_its_orientation():
+    moved = plan.move_cable(["node1", "node2", "node3"], MESH3, MESH3[0], end="node2", port="en5")
+    assert moved == Cable("node1", "en2", "node2", "en5")
+    moved = plan.move_cable(["node1", "node2", "node3"], MESH3, MESH3[0], end="node1")
+    assert moved == Cable("node1", "en4", "node2", "en2")   # the first port of node1 with no cable
+
+
+def test_an_end_can_move_to_a_third_node_or_back_into_its_own_node():
+    nodes = ["node1", "node2", "node3"]
+    assert plan.move_cable(nodes, MESH3, MESH3[0], end="node2", node="node3") == Cable("node1", "en2", "node3", "en4")
+    assert plan.move_cable(nodes, MESH3, MESH3[0], end="node2", node="node1") == Cable("node1", "en2", "node1", "en4")
+
+
+def test_the_ends_of_a_moved_cable_keep_their_starting_state():
+    cables = [Cable("node1", "en2", "node2", "en2", up_a=False)]
+    assert plan.move_cable(["node1", "node2"], cables, cables[0], end="node2", port="en3").up_a is False
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"end": "node3"}, "has no end on 'node3'"),
+    ({"end": "node2", "node": "node9"}, "no node 'node9'"),
+    ({"end": "node2", "port": "eth1"}, "not a Thunderbolt port name"),
+    ({"end": "node2", "port": "en3"}, "port node2:en3 already has a cable: node2:en3<->node3:en3"),
+    ({"end": "node2", "port": "en2"}, "is already on node2:en2"),
+    ({"end": "node2", "node": "node1", "port": "en3"}, "port node1:en3 already has a cable"),
+    ({"end": "node2", "node": "node1", "port": "en2"}, "cannot plug both ends of cable node1:en2<->node2:en2 into"),
+])
+def test_impossible_moves_are_refused_with_the_reason(kw, message):
+    with pytest.raises(TestbedError, match=re.escape(message)):
+        plan.move_cable(["node1", "node2", "node3"], MESH3, MESH3[0], **kw)
+
+
+def test_a_one_sided_cable_is_in_the_rdma_matrix_in_the_direction_that_is_seen():
+    matrix = plan.rdma_to(MESH3, deaf=[("node3", "en3")])    # node3 does not see node2
+    assert matrix["node2"]["node3"] == "rdma_en3" and "node2" not in matrix["node3"]
+    assert "one-sided cable: node2 -> node3 (rdma_en3) is not seen from node3" in \
+        validate_mesh(["node1", "node2", "node3"], matrix).problems
+
+
+def test_of_two_cables_between_two_nodes_the_one_with_the_smallest_ends_is_in_the_matrix():
+    cables = [Cable("node1", "en3", "node2", "en2"), Cable("node1", "en2", "node2", "en4")]
+    assert plan.rdma_to(cables) == {"node1": {"node2": "rdma_en2"}, "node2": {"node1": "rdma_en4"}}
 
 
 @pytest.mark.parametrize("text, parsed", [("node1,node2", ("node1", "node2")),

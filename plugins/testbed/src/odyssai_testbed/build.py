@@ -74,13 +74,18 @@ def build_node(r: Record, index: int, node: str, br: str) -> None:
     system.ip("link", "set", plan.ETHERNET_PORT, "up", netns=ns)
 
 
-def build_cable(r: Record, k: int, c: Cable) -> None:
-    """Cable ``k``: a veth pair whose ends become ``port_a`` and ``port_b`` of their nodes."""
+def build_cable(r: Record, k: int, c: Cable, fresh: frozenset[str] | set[str] = frozenset()) -> None:
+    """Cable ``k``: a veth pair whose ends become ``port_a`` and ``port_b`` of their nodes.
+
+    An end on a node in ``fresh`` makes no fe80 address (as ``Testbed.make_fresh`` leaves ports).
+    """
     ta, tb = plan.cable_temp(r.id, k, "a"), plan.cable_temp(r.id, k, "b")
     system.ip("link", "add", ta, "type", "veth", "peer", "name", tb)
     for temp, node, port, up in ((ta, c.node_a, c.port_a, c.up_a), (tb, c.node_b, c.port_b, c.up_b)):
         ns = r.namespace(node)
         system.ip("link", "set", temp, "netns", ns)
         system.ip("link", "set", temp, "name", port, netns=ns)
+        if node in fresh:
+            system.ip("link", "set", "dev", port, "addrgenmode", "none", netns=ns)
         if up:
             system.ip("link", "set", port, "up", netns=ns)

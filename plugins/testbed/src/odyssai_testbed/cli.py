@@ -1,4 +1,4 @@
-"""``odyssai testbed up|down|status|cable|reboot|fresh``: a cluster without Macs, by hand.
+"""``odyssai testbed up|down|status|cable (pull|plug|move|one-sided)|reboot|fresh``: a cluster without Macs, by hand.
 
 ``up`` makes a testbed that outlives the command (its state is in ``STATE/testbed.json``,
 default ``$ODYSSAI_HOME/testbed/<name>``) and writes it into the topology file as cluster
@@ -28,7 +28,8 @@ from .testbed import DEFAULT_NAME, Testbed
 testbed_app = typer.Typer(
     help="A cluster without Macs: network namespaces with an sshd each and Thunderbolt-like cables "
          "(Linux, root).", no_args_is_help=True)
-cable_app = typer.Typer(help="Pull or plug a Thunderbolt cable between two nodes.", no_args_is_help=True)
+cable_app = typer.Typer(help="Pull, plug, move or make one-sided a Thunderbolt cable between two nodes.",
+                        no_args_is_help=True)
 testbed_app.add_typer(cable_app, name="cable")
 
 NAME = typer.Option(None, "--name", "-n", show_default=False,
@@ -153,6 +154,37 @@ def cable_plug(node_a: str, node_b: str, name: Optional[str] = NAME,
     typer.echo(f"plugged {tb.cable(node_a, node_b)}" + (f" ({end} end)" if end else ""))
 
 
+@cable_app.command("move")
+@user_errors
+def cable_move(node_a: str, node_b: str, name: Optional[str] = NAME,
+               end: str = typer.Option(..., "--end", help="move the end on this node (NODE_A or NODE_B)"),
+               port: Optional[str] = typer.Option(None, "--port", help="to this port (default: the first free one)"),
+               to: Optional[str] = typer.Option(None, "--to", help="to this node (default: the same node)")) -> None:
+    """Move one end of the cable between NODE_A and NODE_B to another port (of the same node or --to another)."""
+    tb = Testbed.open(name)
+    old = tb.cable(node_a, node_b)
+    new = tb.move(old, end=end, port=port, node=to)
+    typer.echo(f"moved {old} to {new}")
+
+
+@cable_app.command("one-sided")
+@user_errors
+def cable_one_sided(node_a: str, node_b: str, name: Optional[str] = NAME,
+                    deaf: Optional[str] = typer.Option(None, "--deaf", help="the end that stops seeing its peer"),
+                    undo: bool = typer.Option(False, "--undo", help="both ends see each other again")) -> None:
+    """Make the cable between NODE_A and NODE_B seen from one end only (--deaf NODE: the end that does not see)."""
+    tb = Testbed.open(name)
+    cable = tb.cable(node_a, node_b)
+    if undo:
+        tb.two_sided(cable)
+        typer.echo(f"{cable} is seen from both ends again")
+        return
+    if deaf is None:
+        raise TestbedError("say which end stops seeing its peer: --deaf NODE (or --undo)")
+    tb.one_sided(cable, deaf_end=deaf)
+    typer.echo(f"{cable} is one-sided: the {deaf} end no longer sees its peer (undo: --undo)")
+
+
 @testbed_app.command("reboot")
 @user_errors
 def reboot_cmd(node: str, name: Optional[str] = NAME,
@@ -188,7 +220,8 @@ def describe(tb: Testbed) -> dict[str, Any]:
     nodes = [{"name": n, "ip": tb.node_ip(n), "namespace": tb.namespace(n), "sshd": tb.ssh_answers(n),
               "processes": len(tb.pids(n)), "fresh": tb.is_fresh(n),
               "ports": {p: tb.link_local(n, p) for p in tb.ports(n)}} for n in tb.node_names]
-    cables = [{**c.to_dict(), "up_a": tb.is_plugged(c.node_a, c.port_a), "up_b": tb.is_plugged(c.node_b, c.port_b)}
+    cables = [{**c.to_dict(), "up_a": tb.is_plugged(c.node_a, c.port_a), "up_b": tb.is_plugged(c.node_b, c.port_b),
+               "deaf_a": tb.is_deaf(c.node_a, c.port_a), "deaf_b": tb.is_deaf(c.node_b, c.port_b)}
               for c in tb.cables]
     return {"name": r.name, "id": r.id, "subnet": r.subnet, "orchestrator_ip": tb.root_ip,
             "state_dir": str(r.state_dir), "persistent": r.persistent, "nodes": nodes, "cables": cables,
@@ -217,4 +250,7 @@ def _print_described(d: dict[str, Any]) -> None:
         ends = {True: "plugged", False: "pulled"}
         state = ends[True] if c["up_a"] and c["up_b"] else (
             f"{c['node_a']} end {ends[c['up_a']]}, {c['node_b']} end {ends[c['up_b']]}")
+        deaf = [c[f"node_{e}"] for e in "ab" if c.get(f"deaf_{e}")]
+        if deaf:
+            state += f"; one-sided: the {' and '.join(deaf)} end does not see its peer"
         typer.echo(f"  cable {c['node_a']}:{c['port_a']} <-> {c['node_b']}:{c['port_b']}  {state}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Sequence
 
@@ -45,3 +46,56 @@ def wait_link_local(record: Record, cables: Sequence[Cable], timeout: float) -> 
             if time.monotonic() > deadline:
                 raise TestbedError(f"{node}:{port} got no fe80 address within {timeout:g}s")
             time.sleep(0.01)
+
+
+# --- one-sided cables ------------------------------------------------------------------------
+#
+# A cable is one-sided when one end sees its peer as a neighbour and the other does not. On the
+# testbed, the "talking" end's port drops the IPv6 neighbour solicitations and advertisements it
+# would send (ICMPv6 types 135 and 136): the deaf end never learns the talker's link-layer
+# address, while the talker still learns the deaf end's from the solicitations the deaf end
+# sends (to answer the talker's ping), and keeps it for several seconds (DELAY, PROBE) after.
+# Everything else still flows. This needs only iproute2's tc and the kernel's htb qdisc and
+# u32 classifier: the filters send those packets to a class whose queue holds nothing.
+
+MUTE_HANDLE = "dea"  # the root qdisc handle that marks a port muted by the testbed
+ND_TYPES = (135, 136)  # ICMPv6 neighbour solicitation, neighbour advertisement
+
+
+def is_muted(ns: str, port: str) -> bool:
+    """Does ``port`` keep its neighbour discovery from the other end of its cable?"""
+    out = system.tc("-j", "qdisc", "show", "dev", port, netns=ns).stdout.strip()
+    qdiscs = json.loads(out) if out else []
+    return any(q.get("kind") == "htb" and q.get("handle") == f"{MUTE_HANDLE}:" and q.get("root")
+               for q in qdiscs)
+
+
+def mute_nd(ns: str, port: str) -> None:
+    """Drop the neighbour solicitations and advertisements that ``port`` sends."""
+    unmute_nd(ns, port)
+    h = MUTE_HANDLE
+    try:
+        system.tc("qdisc", "add", "dev", port, "root", "handle", f"{h}:", "htb", "default", "1", netns=ns)
+        for cls in ("1", "2"):
+            system.tc("class", "add", "dev", port, "parent", f"{h}:", "classid", f"{h}:{cls}", "htb",
+                      "rate", "100gbit", "quantum", "60000", netns=ns)
+        system.tc("qdisc", "add", "dev", port, "parent", f"{h}:2", "pfifo", "limit", "0", netns=ns)
+        for icmp_type in ND_TYPES:  # next header 58 (ICMPv6) at byte 6, its type at byte 40
+            system.tc("filter", "add", "dev", port, "parent", f"{h}:", "protocol", "ipv6", "prio", "1", "u32",
+                      "match", "u8", "58", "0xff", "at", "6", "match", "u8", str(icmp_type), "0xff", "at", "40",
+                      "flowid", f"{h}:2", netns=ns)
+    except TestbedError as e:
+        system.tc("qdisc", "del", "dev", port, "root", netns=ns, check=False)
+        raise TestbedError(f"cannot make a cable one-sided: {e}",
+                           hint="it needs tc (iproute2) and a kernel with the htb qdisc and u32 classifier") from None
+
+
+def unmute_nd(ns: str, port: str) -> None:
+    """Undo ``mute_nd`` (nothing to do if ``port`` is not muted)."""
+    if is_muted(ns, port):
+        system.tc("qdisc", "del", "dev", port, "root", netns=ns)
+
+
+def forget_neighbours(ns: str, port: str) -> None:
+    """Empty ``port``'s IPv6 neighbour table (what it learnt before the cable changed)."""
+    system.ip("-6", "neigh", "flush", "dev", port, netns=ns)

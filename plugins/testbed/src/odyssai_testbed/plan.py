@@ -254,22 +254,81 @@ def ports_of(node: str, cables: Sequence[Cable]) -> list[str]:
 
 
 def rdma_to(cables: Sequence[Cable], plugged: dict[tuple[str, str], bool] | None = None,
-            ) -> dict[str, dict[str, str]]:
+            deaf: Iterable[tuple[str, str]] = ()) -> dict[str, dict[str, str]]:
     """The ``rdma_to`` matrix a correct discovery finds: ``node -> peer -> rdma_<port>``.
 
     Only cables with both ends plugged count (``plugged`` maps (node, port) to its state;
-    default: each cable's starting state). Loops to the same node are left out; of two cables
-    between the same nodes, the first wins.
+    default: each cable's starting state). Loops to the same node are left out. Of several
+    cables between the same two nodes, the one whose sorted ends are smallest is used on both
+    sides (what core's ``rdma_to_from_cables`` does). A cable with a ``deaf`` end (node, port)
+    is one-sided: only its other end sees it, so only that direction is there (when no other
+    cable joins the two nodes).
     """
-    matrix: dict[str, dict[str, str]] = {}
+    deaf = set(deaf)
+    both: dict[frozenset[str], tuple[tuple[str, str], tuple[str, str]]] = {}
+    one_way: list[tuple[tuple[str, str], tuple[str, str]]] = []
     for c in cables:
         a_up = plugged.get((c.node_a, c.port_a), c.up_a) if plugged else c.up_a
         b_up = plugged.get((c.node_b, c.port_b), c.up_b) if plugged else c.up_b
         if c.node_a == c.node_b or not (a_up and b_up):
             continue
-        matrix.setdefault(c.node_a, {}).setdefault(c.node_b, f"rdma_{c.port_a}")
-        matrix.setdefault(c.node_b, {}).setdefault(c.node_a, f"rdma_{c.port_b}")
+        a, b = c.ends
+        if a in deaf and b in deaf:
+            continue
+        if a in deaf or b in deaf:
+            one_way.append((b, a) if a in deaf else (a, b))  # (the end that sees, the deaf one)
+            continue
+        key, ends = frozenset((c.node_a, c.node_b)), tuple(sorted(c.ends))
+        if key not in both or ends < both[key]:
+            both[key] = ends  # type: ignore[assignment]
+    matrix: dict[str, dict[str, str]] = {}
+    for (na, pa), (nb, pb) in both.values():
+        matrix.setdefault(na, {})[nb] = f"rdma_{pa}"
+        matrix.setdefault(nb, {})[na] = f"rdma_{pb}"
+    for (na, pa), (nb, _) in one_way:
+        if frozenset((na, nb)) not in both:
+            matrix.setdefault(na, {}).setdefault(nb, f"rdma_{pa}")
     return matrix
+
+
+def free_port(node: str, cables: Sequence[Cable]) -> str:
+    """The first Thunderbolt port of ``node`` (en2, en3, ...) that has no cable."""
+    used = {p for c in cables for n, p in c.ends if n == node}
+    k = 2
+    while f"en{k}" in used:
+        k += 1
+    return f"en{k}"
+
+
+def move_cable(nodes: Sequence[str], cables: Sequence[Cable], cable: Cable, *, end: str,
+               port: str | None = None, node: str | None = None) -> Cable:
+    """``cable`` with its end on node ``end`` moved to ``port`` of ``node`` (default: the same node).
+
+    ``port`` defaults to the first free port of that node. The other end stays where it is, and
+    so does every other cable: a port another cable uses, or the port the end is on now, is
+    refused. On a cable looped to one node, ``end`` is its a end.
+    """
+    if end not in (cable.node_a, cable.node_b):
+        raise TestbedError(f"cable {cable} has no end on {end!r}")
+    node = node or end
+    if node not in nodes:
+        raise TestbedError(f"no node {node!r} to move the cable to", hint=f"nodes are: {', '.join(nodes)}")
+    others = [c for c in cables if c.ends != cable.ends]
+    port = port or free_port(node, [*others, cable])
+    if not PORT_RE.match(port):
+        raise TestbedError(f"port {port!r} is not a Thunderbolt port name (en2 ... en99)")
+    moved = (Cable(cable.node_a, cable.port_a, node, port, cable.up_a, cable.up_b) if end == cable.node_b
+             and end != cable.node_a else Cable(node, port, cable.node_b, cable.port_b, cable.up_a, cable.up_b))
+    old_end = (end, cable.port_of(end))
+    if (node, port) == old_end:
+        raise TestbedError(f"the cable {cable} is already on {node}:{port}")
+    for c in others:
+        if (node, port) in c.ends:
+            raise TestbedError(f"port {node}:{port} already has a cable: {c}",
+                               hint=f"a free port of {node}: {free_port(node, [*others, cable])}")
+    if moved.ends[0] == moved.ends[1]:
+        raise TestbedError(f"cannot plug both ends of cable {cable} into {node}:{port}")
+    return moved
 
 
 def parse_cable_arg(text: str) -> tuple[str, ...]:

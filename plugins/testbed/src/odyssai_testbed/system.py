@@ -23,6 +23,7 @@ _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", 
 #: program -> the Debian package that provides it
 PACKAGES = {
     "ip": "iproute2",
+    "tc": "iproute2",
     "sshd": "openssh-server",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
@@ -70,6 +71,11 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
     """``ip [-n NETNS] ARGS...``"""
     argv = [binary("ip")] + (["-n", netns] if netns else []) + list(args)
     return run(argv, check=check)
+
+
+def tc(*args: str, netns: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``tc ARGS...`` inside namespace ``netns``."""
+    return run(netns_exec(netns, [binary("tc"), *args]), check=check)
 
 
 def ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:

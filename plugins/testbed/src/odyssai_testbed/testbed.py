@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 from odyssai.names import check_name
 
 from . import links, plan, reboot, registry, state, system
-from .build import build
+from .build import build, build_cable
 from .errors import TestbedError
 from .plan import Cable, CableSpec
 from .requirements import testbed_missing
@@ -106,6 +107,7 @@ class Testbed:
                                hint=f"'odyssai testbed down --name {record.name}' clears it")
         tb = cls(record.nodes, record.cables, name=record.name, state_dir=record.state_dir)
         tb._record = record
+        tb.cables = record.cables  # one list: what move() changes is what the state file says
         return tb
 
     def up(self, *, persistent: bool = False, timeout: float = 15.0) -> "Testbed":
@@ -321,13 +323,85 @@ class Testbed:
                 system.ip("link", "set", port, "up", netns=ns)
         links.wait_link_local(self.record, [c for c in self.cables if node in (c.node_a, c.node_b)], timeout)
 
+    def move(self, cable: Cable | Sequence[str], *, end: str, port: str | None = None, node: str | None = None,
+             timeout: float = 5.0) -> Cable:
+        """Move one end of a cable: unplug it from node ``end`` and plug it into ``port`` of ``node``.
+
+        ``node`` defaults to ``end`` (another port of the same node), ``port`` to that node's first
+        free port. The cable comes back as a new veth pair (new MAC and fe80 addresses, as a real
+        cable's ends keep their ports' but the neighbour tables start afresh), the moved end
+        plugged in, the other end as plugged as it was, no fe80 on a fresh node's end. The state
+        file says so at once, so ``status``, ``down`` and ``Testbed.open`` see the new cable.
+        Returns the cable as it is now.
+        """
+        r = self.record
+        old = self._resolve(cable)
+        new = plan.move_cable(r.nodes, self.cables, old, end=end, port=port, node=node)
+        stays = next(e for e in new.ends if e in old.ends)
+        up = {e: (self.is_plugged(*e) if e == stays else True) for e in new.ends}
+        new = dataclasses.replace(new, up_a=up[new.ends[0]], up_b=up[new.ends[1]])
+        fresh = {n for n in (new.node_a, new.node_b) if self.is_fresh(n)}
+        k = next(i for i, c in enumerate(self.cables) if c.ends == old.ends)
+        self.cables[k] = new
+        if r.cables is not self.cables:
+            r.cables[k] = new
+        r.save()
+        system.ip("link", "del", "dev", old.port_a, netns=self.namespace(old.node_a))  # takes its peer along
+        try:
+            build_cable(r, k, new, fresh)
+        except TestbedError as e:
+            for t in (plan.cable_temp(r.id, k, "a"), plan.cable_temp(r.id, k, "b")):
+                system.ip("link", "del", t, check=False)
+            raise TestbedError(f"moving cable {old} to {new} failed: {e}",
+                               hint="its ports may be gone; 'odyssai testbed down' removes it all") from None
+        links.wait_link_local(r, [new], timeout)
+        return new
+
+    def one_sided(self, cable: Cable | Sequence[str], *, deaf_end: str) -> None:
+        """Make a cable one-sided: its end on node ``deaf_end`` stops seeing the other end as a
+        neighbour, while the other end still sees it (a cable "seen from one end only").
+
+        The other end's port drops the neighbour solicitations and advertisements it sends
+        (``tc``); both ends' neighbour tables are emptied. ``two_sided`` undoes it.
+        """
+        c = self._resolve(cable)
+        [(deaf, deaf_port)] = self._ends(c, deaf_end)
+        talker, talker_port = c.peer_of(deaf, deaf_port)
+        for n, p in c.ends:
+            links.unmute_nd(self.namespace(n), p)
+        links.mute_nd(self.namespace(talker), talker_port)
+        for n, p in c.ends:
+            links.forget_neighbours(self.namespace(n), p)
+
+    def two_sided(self, cable: Cable | Sequence[str]) -> None:
+        """Undo ``one_sided``: both ends see each other again at the next neighbour discovery."""
+        c = self._resolve(cable)
+        for n, p in c.ends:
+            links.unmute_nd(self.namespace(n), p)
+        for n, p in c.ends:  # a deaf end's unanswered solicitation would hold it back for seconds
+            links.forget_neighbours(self.namespace(n), p)
+
+    def is_deaf(self, node: str, port: str) -> bool:
+        """Is the end ``(node, port)`` of its cable deaf (``one_sided``): does it not see its peer?"""
+        for c in self.cables:
+            if (node, port) in c.ends:
+                peer_node, peer_port = c.peer_of(node, port)
+                return links.is_muted(self.namespace(peer_node), peer_port)
+        raise TestbedError(f"{node}:{port} has no cable",
+                           hint="cables are: " + (", ".join(map(str, self.cables)) or "none"))
+
+    def deaf_ends(self) -> set[tuple[str, str]]:
+        """Every cable end (node, port) that does not see its peer (``one_sided``)."""
+        return {(n, p) for c in self.cables for n, p in c.ends if self.is_deaf(n, p)}
+
     def plugged(self) -> dict[tuple[str, str], bool]:
         """Every cable end (node, port) and whether it is plugged in now."""
         return {(n, p): self.is_plugged(n, p) for c in self.cables for n, p in c.ends}
 
     def rdma_to(self) -> dict[str, dict[str, str]]:
-        """The ``rdma_to`` matrix a correct discovery finds now (cables with both ends plugged)."""
-        return plan.rdma_to(self.cables, self.plugged())
+        """The ``rdma_to`` matrix a correct discovery finds now (cables with both ends plugged;
+        a one-sided cable in the one direction that is seen)."""
+        return plan.rdma_to(self.cables, self.plugged(), self.deaf_ends())
 
     # --- topology ---------------------------------------------------------------------
 

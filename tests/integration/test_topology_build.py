@@ -90,6 +90,12 @@ def test_a_cable_moved_to_a_third_node_leaves_a_missing_cable_and_nothing_is_wri
     assert (moved.node_a, moved.node_b) == ("node1", "node3")
     err = build_fails_and_writes_nothing(tb, tmp_path)
     assert "missing cable: node1 <-> node2" in err, err
+    doubled = sorted(("node1", c.port_of("node1"), "node3", c.port_of("node3"))
+                     for c in tb.cables if {c.node_a, c.node_b} == {"node1", "node3"})
+    assert len(doubled) == 2
+    assert (f"(node1 and node3 are joined by 2 cables: "
+            + ", ".join(f"{a} {x} <-> {b} {y}" for a, x, b, y in doubled)
+            + ": was one of them meant for node2?)") in err, err
 
 
 def test_a_cable_moved_back_into_its_own_node_is_named_with_both_ports(testbed_factory, tmp_path):

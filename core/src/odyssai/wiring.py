@@ -175,6 +175,7 @@ def plan_build(cluster_name: str, cluster: Cluster, probe: Probe,
     for port in probe.ports:
         if not port.up:
             down.setdefault(port.node, []).append(port.iface)
+    doubled = _doubled_cables(probe.cables)
     mesh_problems = []
     for p in report.problems:
         if p.startswith("missing cable: "):
@@ -182,10 +183,27 @@ def plan_build(cluster_name: str, cluster: Cluster, probe: Probe,
             idle = [f"{n} {i}" for n in (a, b) for i in sorted(down.get(n, []))]
             if idle:
                 p += f" (ports without a link: {', '.join(idle)}: is the cable plugged in at both ends?)"
+            for pair, ends in doubled.items():
+                if pair & {a, b}:
+                    x, y = sorted(pair)
+                    p += (f" ({x} and {y} are joined by {len(ends)} cables: "
+                          + ", ".join(f"{n1} {i1} <-> {n2} {i2}" for (n1, i1), (n2, i2) in ends)
+                          + f": was one of them meant for {b if a in pair else a}?)")
         mesh_problems.append(p)
     problems = list(dict.fromkeys([*probe.problems, *mesh_problems]))
     return BuildResult(cluster_name, rdma_to, report.expected_edges, problems,
                        diff_rdma_to(cluster.rdma_to, rdma_to), before=(names, cluster.rdma_to))
+
+
+def _doubled_cables(cables: list[Cable]) -> dict[frozenset[str], list[tuple[End, End]]]:
+    """Node pairs joined by more than one cable seen from both ends, with those cables' ends."""
+    ends = {(c.node, c.iface, c.peer, c.peer_iface) for c in cables}
+    pairs: dict[frozenset[str], set[tuple[End, End]]] = {}
+    for a, x, b, y in ends:
+        if (b, y, a, x) in ends and a != b:
+            first, second = sorted([(a, x), (b, y)])
+            pairs.setdefault(frozenset((a, b)), set()).add((first, second))
+    return {k: sorted(v) for k, v in pairs.items() if len(v) > 1}
 
 
 async def probe_wiring(pm: Any, cluster_name: str, cluster: Cluster, timeout: float = 30.0) -> Probe:

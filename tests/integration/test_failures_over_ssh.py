@@ -21,7 +21,10 @@ def home(testbed4, tmp_path):
     bad_python.nodes[1].python = "/nonexistent/bin/python3"
     unreachable = good.model_copy(deep=True)
     unreachable.nodes[1].port = 2299          # nothing listens there
-    save_clusters(tmp_path / "topology.yaml", {"good": good, "badpython": bad_python, "unreachable": unreachable})
+    wrong_ip = good.model_copy(deep=True)
+    wrong_ip.nodes[1].ip = "10.99.99.99"       # SSH works, but no interface of node2 has this address
+    save_clusters(tmp_path / "topology.yaml", {"good": good, "badpython": bad_python, "unreachable": unreachable,
+                                               "wrongip": wrong_ip})
     return tmp_path
 
 
@@ -47,6 +50,22 @@ def test_an_unreachable_node_is_named_and_nothing_is_left_running(home, testbed4
         assert wait_no_runners(testbed4) == {}
         r = srv.http.post("/admin/good/load", params={"wait": "true"}, json={"model": "tiny-llama"})
         assert r.status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_a_ring_ip_that_is_not_the_nodes_own_is_named_with_the_fix(home, testbed4):
+    # a real failure of MLX's ring backend (its bind fails with EADDRNOTAVAIL), not an injected text
+    srv = Server(home)
+    try:
+        r = srv.http.post("/admin/wrongip/load", params={"wait": "true"}, json={"model": "tiny-llama"})
+        assert r.status_code == 502, r.text
+        assert r.json()["error"]["message"].startswith(
+            "cluster wrongip, rank 1 (node node2): node2 has no interface with its configured ring IP"), r.text
+        assert "fix the node's 'ip' in topology.yaml" in r.json()["error"]["message"]
+        status = srv.status("wrongip")
+        assert status["phase"] == "failed" and status["error"]["kind"] == "wrong_ip"
+        assert wait_no_runners(testbed4) == {}
     finally:
         srv.stop()
 

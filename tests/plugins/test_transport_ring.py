@@ -56,6 +56,20 @@ def test_a_port_in_use_says_what_to_do():
     assert f.kind == "port_in_use" and "port_base" in f.remedy
 
 
+@pytest.mark.parametrize("text,kind", [
+    # the texts MLX's ring backend raises (the runner prefixes "rank N: RuntimeError: ")
+    ("rank 1: RuntimeError: [ring] Couldn't bind socket (error: 99)", "wrong_ip"),
+    ("rank 1: RuntimeError: [ring] Couldn't bind socket (error: 98)", "port_in_use"),
+    ("rank 0: RuntimeError: [ring] Couldn't bind socket (error: 48)", "port_in_use"),   # macOS EADDRINUSE
+    ("rank 0: RuntimeError: [ring] Couldn't bind socket (error: 49)", "wrong_ip"),      # macOS EADDRNOTAVAIL
+    ("OSError: [Errno 99] Cannot assign requested address", "wrong_ip"),
+    ("RuntimeError: [ring] connection to a peer was lost", "peer_lost"),
+])
+def test_mlx_ring_error_texts_are_classified(text, kind):
+    f = classify_ring_error(text, rank=1, node="m1")
+    assert f is not None and f.kind == kind and f.node == "m1" and f.remedy
+
+
 def test_an_unknown_error_is_not_classified():
     assert classify_ring_error("ValueError: something else", rank=0, node="m0") is None
 

@@ -70,16 +70,20 @@ class RingTransport(Transport):
 
 _SIGNATURES = [
     # (regex, kind, message, remedy)
-    (re.compile(r"(?i)(bind|listen).*?(address already in use|errno 98|errno 48)|" + r"address already in use"),
+    # MLX writes e.g. "[ring] Couldn't bind socket (error: 99)"; Python's socket errors say "[Errno 98]"
+    (re.compile(r"(?i)address already in use|(bind|listen)\D*(errno|error:?) ?(98|48)\b"),
      "port_in_use", "its ring port is already in use on {node}",
      "another cluster or a leftover runner holds the port: unload it, or set port_base for this cluster"),
     (re.compile(r"(?i)connection refused|errno 111|errno 61|couldn't connect|could not connect|failed to connect"),
      "peer_refused", "a peer refused the ring connection{peer}",
      "check that every node can reach the others' Ethernet IPs and ports (firewall, wrong 'ip')"),
+    (re.compile(r"(?i)connection to a peer was lost"),
+     "peer_lost", "{node} lost its ring connection to a peer",
+     "another rank died or the network dropped: see every rank's error (odyssai logs), then load again"),
     (re.compile(r"(?i)timed? ?out|errno 110|errno 60"),
      "peer_timeout", "connecting to a ring peer timed out{peer}",
      "check the Ethernet wiring and each node's 'ip' in topology.yaml"),
-    (re.compile(r"(?i)(cannot assign requested address|errno 99|errno 49)"),
+    (re.compile(r"(?i)cannot assign requested address|(bind\D*)?(errno|error:?) ?(99|49)\b"),
      "wrong_ip", "{node} has no interface with its configured ring IP",
      "fix the node's 'ip' in topology.yaml: it must be an address of that node"),
 ]

@@ -70,6 +70,8 @@ def test_config_show_masks_the_api_key(tmp_path):
 def test_plugins_lists_the_installed_transports(tmp_path):
     r = run_odyssai("plugins", env={"ODYSSAI_HOME": str(tmp_path)})
     assert r.returncode == 0 and "odyssai-transport-ring" in r.stdout
+    piped = run_odyssai("plugins", env={"ODYSSAI_HOME": str(tmp_path), "COLUMNS": ""})  # no width given
+    assert "odyssai-discovery-tb5" in piped.stdout  # not cut to rich's 80 columns ("odyssai-disco…")
 
 
 def test_topology_validate_accepts_a_ring_wiring_of_four_nodes(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from typing import Any, Optional
 
@@ -26,7 +27,8 @@ config_app = typer.Typer(help="Show the settings in force.", no_args_is_help=Tru
 app.add_typer(topology_app, name="topology")
 app.add_typer(config_app, name="config")
 
-out = Console()
+#: piped output (``odyssai plugins > file``) is not cut to rich's default 80 columns
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 @functools.lru_cache(maxsize=1)

@@ -61,3 +61,59 @@ def test_with_an_api_key_set_requests_without_it_get_401(tmp_path, monkeypatch):
         assert c.get("/example/ping", headers={"Authorization": "Bearer k-123"}).status_code == 200
         assert c.get("/healthz").status_code == 200
         assert c.get("/admin/clusters").json()["error"]["type"] == "authentication_error"
+
+
+# -- serving beyond loopback ------------------------------------------------------------------
+def _serve(home, *args, **env):
+    import os
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-m", "odyssai.cli", "serve", *args], text=True,
+                            env={**os.environ, "ODYSSAI_HOME": str(home), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_serving_beyond_loopback_without_an_api_key_is_refused_in_one_line(tmp_path):
+    from support.server import free_port
+
+    port = free_port()
+    proc = _serve(tmp_path, "--host", "0.0.0.0", "--port", str(port))
+    out, errout = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert errout.strip().splitlines() == [
+        "error: refusing to serve on 0.0.0.0 without an API key: anyone who can reach it could load models "
+        "and reboot nodes (set ODYSSAI_API_KEY (clients send 'Authorization: Bearer <key>'), or pass "
+        "--insecure-no-key)"]
+
+
+@pytest.mark.parametrize("args,env", [(["--insecure-no-key"], {}), ([], {"ODYSSAI_API_KEY": "k3y"})])
+def test_beyond_loopback_it_serves_with_a_key_or_when_told_to_serve_without(tmp_path, args, env):
+    import time
+
+    import httpx
+
+    from support.server import free_port
+
+    port = free_port()
+    proc = _serve(tmp_path, "--host", "0.0.0.0", "--port", str(port), *args, **env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server did not answer")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_loopback_addresses_are_recognised():
+    from odyssai.server import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.1", "::", "studio.local"]))

@@ -197,12 +197,14 @@ def config_show() -> None:
 @app.command("serve")
 @user_errors
 def serve(host: Optional[str] = typer.Option(None, help="bind address (default 127.0.0.1)"),
-          port: Optional[int] = typer.Option(None, help="port (default 8000)")) -> None:
+          port: Optional[int] = typer.Option(None, help="port (default 8000)"),
+          insecure_no_key: bool = typer.Option(False, "--insecure-no-key",
+                                               help="serve beyond loopback without ODYSSAI_API_KEY")) -> None:
     """Run the HTTP server (OpenAI API, admin API, dashboard) until Ctrl-C."""
     from .server import run_server
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    run_server(settings().model_copy(update=overrides), plugin_manager())
+    run_server(settings().model_copy(update=overrides), plugin_manager(), allow_no_key=insecure_no_key)
 
 
 SERVER_OPT = typer.Option(None, "--server", help="server URL (default: from settings)")

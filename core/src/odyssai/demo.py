@@ -92,6 +92,9 @@ async def run_demo(settings: Any, pm: Any, *, ranks: int = 2, model: str = DEFAU
     from .server import create_app, uvicorn_server
 
     console = console or Console()
+    from .server import require_key_when_exposed
+
+    require_key_when_exposed(settings)
     check_port_free(settings.host, settings.port)
     models_dir = settings.home / "models"
     ensure_model(model, models_dir, console)

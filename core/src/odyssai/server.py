@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -154,9 +155,29 @@ def uvicorn_server(app: Litestar, settings: Any, log_level: str | None = None) -
                                  log_level=log_level or settings.log_level, timeout_graceful_shutdown=5))
 
 
-def run_server(settings: Any, pm: Any) -> None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_key_when_exposed(settings: Any, allow_no_key: bool = False) -> None:
+    """Refuse to serve beyond loopback without an API key: whoever reaches the port could load
+    models and reboot nodes. ``allow_no_key`` (``--insecure-no-key``) serves anyway, warning."""
+    if is_loopback(settings.host) or settings.api_key is not None:
+        return
+    if not allow_no_key:
+        raise OdyssaiError(f"refusing to serve on {settings.host} without an API key: anyone who can "
+                           "reach it could load models and reboot nodes",
+                           hint="set ODYSSAI_API_KEY (clients send 'Authorization: Bearer <key>'), "
+                                "or pass --insecure-no-key")
+    log.warning("serving on %s without an API key: anyone who can reach it can use it", settings.host)
+
+
+def run_server(settings: Any, pm: Any, *, allow_no_key: bool = False) -> None:
     """Serve until Ctrl-C; every cluster started by this server is torn down on exit."""
-    if settings.host not in {"127.0.0.1", "localhost", "::1"} and settings.api_key is None:
-        log.warning("serving on %s without an API key: anyone who can reach it can use it "
-                    "(set ODYSSAI_API_KEY)", settings.host)
+    require_key_when_exposed(settings, allow_no_key)
     uvicorn_server(create_app(settings, pm), settings).run()

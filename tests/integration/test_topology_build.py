@@ -93,7 +93,7 @@ def test_a_cable_moved_to_a_third_node_leaves_a_missing_cable_and_nothing_is_wri
     doubled = sorted(("node1", c.port_of("node1"), "node3", c.port_of("node3"))
                      for c in tb.cables if {c.node_a, c.node_b} == {"node1", "node3"})
     assert len(doubled) == 2
-    assert (f"(node1 and node3 are joined by 2 cables: "
+    assert ("(node1 and node3 are joined by 2 cables: "
             + ", ".join(f"{a} {x} <-> {b} {y}" for a, x, b, y in doubled)
             + ": was one of them meant for node2?)") in err, err
 

@@ -9,7 +9,7 @@ import pytest
 from odyssai.errors import TopologyError
 from odyssai.topology import Cluster, Node
 from odyssai.transport import default_port_base
-from odyssai_transport_ring.ports import assign_port_bases
+from odyssai.ports import assign_port_bases
 from odyssai_transport_ring.ring import RingTransport, classify_ring_error, ring_hostfile
 
 
@@ -144,8 +144,19 @@ def test_explicit_port_bases_that_only_overlap_on_different_nodes_are_fine():
 def test_a_clash_with_a_cluster_of_another_backend_is_refused():
     jaccl = cluster(2, backend="jaccl", port_base=40000)
     topo = {"mesh": jaccl, "eth": cluster(2, port_base=40000)}
-    with pytest.raises(TopologyError, match="'eth' and 'mesh'"):
+    with pytest.raises(TopologyError, match="clusters '(eth|mesh)' and '(mesh|eth)' would both listen on port 40000"):
         ring_with(topo).check("eth", topo["eth"])
+
+
+def test_a_ring_cluster_moves_out_of_the_way_of_a_jaccl_cluster_and_both_agree_on_it():
+    from odyssai_transport_jaccl import JacclTransport
+
+    mesh = {"m0": {"m1": "rdma_en2"}, "m1": {"m0": "rdma_en2"}}
+    topo = {"c10": cluster(2, backend="jaccl", rdma_to=mesh), "c14": cluster(2)}   # c10, c14: same hash
+    ring_port = ports_on(ring_with(topo), "c14", topo["c14"])["10.0.0.1"]
+    coordinator = JacclTransport().rank_setup("c10", topo["c10"], 0, others={"c14": topo["c14"]})
+    assert coordinator.env["MLX_JACCL_COORDINATOR"] == f"10.0.0.1:{default_port_base('c10')}"
+    assert ring_port != default_port_base("c10")
 
 
 def test_assign_port_bases_is_pure_and_leaves_one_node_clusters_alone():

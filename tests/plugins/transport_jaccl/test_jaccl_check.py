@@ -86,6 +86,22 @@ def test_the_coordinator_port_defaults_to_the_port_derived_from_the_cluster_name
     assert setup.env["MLX_JACCL_COORDINATOR"] == f"10.0.0.1:{default_port_base('lab')}"
 
 
+def test_two_clusters_on_the_same_macs_whose_names_hash_alike_get_different_coordinator_ports():
+    from odyssai.transport import default_port_base
+
+    assert default_port_base("c10") == default_port_base("c14")
+    topo = {"c10": cluster(2, mesh(2)), "c14": cluster(2, mesh(2))}
+    port = {name: JacclTransport().rank_setup(name, spec, 0, others={n: c for n, c in topo.items() if n != name})
+            .env["MLX_JACCL_COORDINATOR"] for name, spec in topo.items()}
+    assert port["c10"] == f"10.0.0.1:{default_port_base('c10')}" and port["c14"] != port["c10"]
+
+
+def test_a_coordinator_port_that_clashes_with_a_ring_clusters_explicit_ports_is_refused():
+    ring_cluster = Cluster(backend="ring", nodes=cluster(2).nodes, port_base=40000)
+    with pytest.raises(ConfigError, match="'lab' and 'eth' would both listen on port 40000 on node n0"):
+        JacclTransport().check("lab", cluster(2, mesh(2), port_base=40000), others={"eth": ring_cluster})
+
+
 def test_a_rank_outside_the_cluster_is_an_error():
     with pytest.raises(ValueError, match="rank 2"):
         JacclTransport().rank_setup("lab", cluster(2, mesh(2)), 2)

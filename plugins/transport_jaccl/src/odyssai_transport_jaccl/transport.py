@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from odyssai.errors import ConfigError
 from odyssai.topology import MeshReport, validate_mesh
-from odyssai.transport import Failure, RankSetup, Transport, default_port_base
+from odyssai.ports import port_base
+from odyssai.transport import Failure, RankSetup, Transport
 
 from .cycles import BOOT_ID_COMMANDS, LoadCycles, parse_boot_id
 from .failures import classify, root_cause
@@ -98,10 +99,10 @@ def device_matrix(cluster: Cluster) -> list[list[str | None]]:
     return [[None if a == b else (rdma_to.get(a) or {}).get(b) for b in names] for a in names]
 
 
-def coordinator(cluster_name: str, cluster: Cluster) -> str:
-    """``ip:port`` of rank 0's side channel: its Ethernet IPv4 and the cluster's port base."""
-    port = cluster.port_base if cluster.port_base is not None else default_port_base(cluster_name)
-    return f"{cluster.nodes[0].ethernet_ip}:{port}"
+def coordinator(cluster_name: str, cluster: Cluster, others: Any = None) -> str:
+    """``ip:port`` of rank 0's side channel: its Ethernet IPv4 and the cluster's port base (clear
+    of the ports of ``others``, the topology's other clusters, on shared nodes)."""
+    return f"{cluster.nodes[0].ethernet_ip}:{port_base(cluster_name, cluster, others)}"
 
 
 class JacclTransport(Transport):
@@ -113,13 +114,13 @@ class JacclTransport(Transport):
 
     def check(self, cluster_name: str, cluster: Cluster, others: Any = None) -> None:
         wiring_of(cluster_name, cluster)
-        coordinator(cluster_name, cluster)  # rank 0 must have an Ethernet IPv4
+        coordinator(cluster_name, cluster, others)  # rank 0 must have an Ethernet IPv4; ports clear
 
     def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int, others: Any = None) -> RankSetup:
         if not 0 <= rank < len(cluster.nodes):
             raise ValueError(f"rank {rank} is not in 0..{len(cluster.nodes) - 1}")
         wiring = wiring_of(cluster_name, cluster)
-        env = {"MLX_RANK": str(rank), "MLX_JACCL_COORDINATOR": coordinator(cluster_name, cluster)}
+        env = {"MLX_RANK": str(rank), "MLX_JACCL_COORDINATOR": coordinator(cluster_name, cluster, others)}
         if wiring == "ring":
             env["MLX_JACCL_RING"] = "1"
         # json.dumps with its default separators: byte for byte what mlx.launch writes

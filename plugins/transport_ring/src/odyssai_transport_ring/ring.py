@@ -4,8 +4,8 @@ Each rank listens on ``<its ethernet ip>:<port_base + rank>``; every rank gets t
 (a JSON list of one address list per rank). A one-node cluster needs no hostfile.
 
 The port base is the cluster's ``port_base`` or one derived from its name, moved when another
-cluster of the same topology on a shared node already uses it (``ports.assign_port_bases``;
-core hands ``check`` and ``rank_setup`` the topology's other clusters).
+cluster of the same topology on a shared node already uses it (``odyssai.ports``; core hands
+``check`` and ``rank_setup`` the topology's other clusters).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import json
 import re
 from typing import Mapping
 
+from odyssai.ports import port_base
 from odyssai.transport import Failure, RankSetup, Transport, default_port_base
 from odyssai.topology import Cluster
 
-from .ports import check_ports
 
 _ADDR = r"(?P<addr>\d{1,3}(?:\.\d{1,3}){3}):(?P<port>\d+)"
 
@@ -37,31 +37,18 @@ class RingTransport(Transport):
     mlx_backend = "ring"
     description = "TCP collectives over Ethernet (MLX ring backend)"
 
-    def port_base(self, cluster_name: str, cluster: Cluster, others: Mapping[str, Cluster] | None) -> int:
-        """The first port of ``cluster``: clear of every other cluster of the topology on a shared node.
-
-        Raises a ``TopologyError`` naming both clusters when it clashes with a ``port_base`` set
-        in the file (or with a cluster of another backend) and cannot move away. Without
-        ``others`` (a caller that does not know the topology) it is the cluster's own base.
-        """
-        if others is None:
-            return cluster.port_base if cluster.port_base is not None else default_port_base(cluster_name)
-        multi = {n: c for n, c in others.items() if n != cluster_name and len(c.nodes) > 1}
-        movable = {n for n, c in multi.items() if c.backend == self.name}
-        return check_ports(cluster_name, cluster, multi, movable)
-
     def check(self, cluster_name: str, cluster: Cluster, others: Mapping[str, Cluster] | None = None) -> None:
         for node in cluster.nodes:
             node.ethernet_ip  # raises a TopologyError naming the node when it has no IPv4
         if len(cluster.nodes) > 1:
-            self.port_base(cluster_name, cluster, others)
+            port_base(cluster_name, cluster, others)  # a TopologyError names a clashing cluster
 
     def rank_setup(self, cluster_name: str, cluster: Cluster, rank: int,
                    others: Mapping[str, Cluster] | None = None) -> RankSetup:
         env = {"MLX_RANK": str(rank)}
         if len(cluster.nodes) == 1:
             return RankSetup(env=env)
-        base = self.port_base(cluster_name, cluster, others)  # pure: the same for every rank of a load
+        base = port_base(cluster_name, cluster, others)  # pure: the same for every rank of a load
         return RankSetup(env=env, files={"MLX_HOSTFILE": json.dumps(ring_hostfile(cluster_name, cluster, base))})
 
     def classify(self, text: str, *, rank: int | None = None, node: str | None = None) -> Failure | None:

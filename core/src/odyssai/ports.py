@@ -1,21 +1,24 @@
-"""Ring ports of the clusters in one topology: no two clusters sharing a node get the same port.
+"""The ports of the clusters in one topology: no two clusters sharing a node listen on the same port.
 
-A ring cluster's rank ``i`` listens on ``port_base + i`` on its node. Without ``port_base`` in
-``topology.yaml`` the base comes from a hash of the cluster name (``default_port_base``), and two
-names can hash to the same range (``c10`` and ``c14`` both get 53824). ``assign_port_bases``
-keeps the hashed base when it is free and otherwise moves to the next free range, looking only at
-clusters that share a node. A clash it cannot move away from (two explicit ``port_base``, or a
-cluster of another backend whose ports this transport does not choose) is a ``PortClash``, which
-names both clusters and a free ``port_base`` to set. Pure: plain data in, plain data out.
+A cluster's rank ``i`` may listen on ``port_base + i`` on its node (the ring backend does; jaccl's
+coordinator uses ``port_base`` on rank 0's node). Without ``port_base`` in ``topology.yaml`` the
+base comes from a hash of the cluster name (``default_port_base``), and two names can hash to the
+same range (``c10`` and ``c14`` both get 53824). ``assign_port_bases`` keeps the hashed base when
+it is free and otherwise moves to the next free range, looking only at clusters that share a node;
+the result is the same wherever it is computed (clusters in name order). A clash it cannot move
+away from (two explicit ``port_base``) is a ``PortClash``, which names both clusters and a free
+``port_base`` to set. Transports take their ports from ``port_base``. Pure: plain data in and out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from odyssai.errors import OdyssaiError, TopologyError
-from odyssai.topology import Cluster, Node
-from odyssai.transport import default_port_base
+from typing import Mapping
+
+from .errors import OdyssaiError, TopologyError
+from .topology import Cluster, Node
+from .transport import default_port_base
 
 LOW, SLOTS, WIDTH = 32000, 2000, 16  # the ranges default_port_base draws from
 
@@ -102,13 +105,17 @@ def assign_port_bases(clusters: dict[str, Cluster], movable: set[str]) -> tuple[
     return bases, clashes
 
 
-def check_ports(name: str, cluster: Cluster, others: dict[str, Cluster], movable: set[str]) -> int:
-    """The port base of cluster ``name`` among ``others`` (the rest of its topology).
+def port_base(name: str, cluster: Cluster, others: Mapping[str, Cluster] | None) -> int:
+    """The first port of cluster ``name`` among ``others`` (the rest of its topology).
 
-    Raises a ``TopologyError`` naming both clusters when ``name`` clashes with one that cannot move.
+    Without ``others`` (a caller that does not know the topology) it is the cluster's own
+    ``port_base``, else the hashed one. Raises a ``TopologyError`` naming both clusters when
+    ``name`` clashes with a cluster that cannot move (two explicit ``port_base``).
     """
-    everyone = {**others, name: cluster}
-    bases, clashes = assign_port_bases(everyone, movable | {name})
+    if others is None or len(cluster.nodes) < 2:
+        return cluster.port_base if cluster.port_base is not None else default_port_base(name)
+    everyone = {n: c for n, c in others.items() if n != name and len(c.nodes) > 1} | {name: cluster}
+    bases, clashes = assign_port_bases(everyone, movable=set(everyone))
     for clash in clashes:
         if name in (clash.cluster, clash.other):
             raise TopologyError(clash.message(), hint=clash.hint(), param="port_base")

@@ -153,6 +153,10 @@ def test_the_cli_loads_shows_status_and_unloads_through_the_server(server, testb
     r = run_odyssai("load", "two", "tiny-llama", "--server", server.url, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "two serves tiny-llama" in r.stdout and "node2" in r.stdout
+    lines = r.stdout.splitlines()   # piped: a line per phase of each rank, in order
+    for rank, node in ((0, "node1"), (1, "node2")):
+        phases = [ln.split(": ", 1)[1] for ln in lines if ln.startswith(f"rank {rank} ({node}): ")]
+        assert [p for p in phases if " " not in p] == ["starting", "loading", "idle"], lines
     r = run_odyssai("status", "two", "--json", "--server", server.url, env=env)
     assert json.loads(r.stdout)["phase"] == "idle"
     r = run_odyssai("unload", "two", "--server", server.url, env=env)

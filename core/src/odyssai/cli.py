@@ -243,11 +243,33 @@ def load_cmd(cluster: str = typer.Argument(..., help="cluster name in topology.y
     c = _client(server)
     body = {"model": model} | ({"sharding": sharding} if sharding else {})
     status = c.request("POST", f"/admin/{cluster}/load", json=body)
-    with Live(_render_status(status), console=out, refresh_per_second=4, transient=False) as live:
-        while status["phase"] in {"loading", "starting"}:
-            time.sleep(0.5)
+    if out.is_terminal:
+        with Live(_render_status(status), console=out, refresh_per_second=4, transient=False) as live:
+            while status["phase"] in {"loading", "starting"}:
+                time.sleep(0.5)
+                status = c.request("GET", f"/admin/{cluster}")
+                live.update(_render_status(status))
+    else:  # piped or logged: a line per phase each rank went through (from its history), and progress
+        phases_shown: dict[int, int] = {}
+        progress_shown: dict[int, str] = {}
+        while True:
+            for r in status["ranks"]:
+                where = f"rank {r['rank']} ({r['node']})"
+                history = r.get("history") or []
+                if len(history) < phases_shown.get(r["rank"], 0):  # a new load began a new history
+                    phases_shown[r["rank"]] = 0
+                for phase in history[phases_shown.get(r["rank"], 0):]:
+                    out.print(f"{where}: {phase}", highlight=False, markup=False)
+                phases_shown[r["rank"]] = len(history)
+                p = r.get("progress") or {}
+                progress = f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what', '')}".rstrip() if p else ""
+                if r["phase"] == "loading" and progress and progress_shown.get(r["rank"]) != progress:
+                    progress_shown[r["rank"]] = progress
+                    out.print(f"{where}: loading {progress}", highlight=False, markup=False)
+            if status["phase"] not in {"loading", "starting"}:
+                break
+            time.sleep(0.3)
             status = c.request("GET", f"/admin/{cluster}")
-            live.update(_render_status(status))
     if status["phase"] not in {"idle", "generating"}:
         message = (status.get("error") or {}).get("message", f"cluster is {status['phase']}")
         err.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -105,7 +105,7 @@ def topology_validate(cluster: Optional[str] = typer.Argument(None)) -> None:
         c = topo.cluster(name)
         problems: list[str] = []
         try:
-            pm.transport(c.backend).check(name, c, others={n: x for n, x in topo.clusters.items() if n != name})
+            pm.transport(c.backend).check(name, c, others=topo.others(name))
         except OdyssaiError as e:
             problems.append(str(e))
         if c.rdma_to is not None:
@@ -217,16 +217,37 @@ def _client(server: Optional[str]):
 
 
 def _render_status(status: dict) -> Table:
+    from .watch import progress_text
+
     table = Table(title=f"{status['cluster']}: {status['phase']}  model={status.get('model') or '-'}"
                         f"  backend={status['backend']}", title_justify="left")
     for col in ("rank", "node", "phase", "progress", "pid", "error"):
         table.add_column(col)
     for r in status["ranks"]:
-        p = r.get("progress") or {}
-        prog = f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what', '')}".strip() if p else ""
         err_ = (r.get("error") or {}).get("message", "")
-        table.add_row(str(r["rank"]), r["node"], r["phase"], prog, str(r.get("pid") or ""), err_)
+        table.add_row(str(r["rank"]), r["node"], r["phase"], progress_text(r.get("progress") or {}),
+                      str(r.get("pid") or ""), err_)
     return table
+
+
+def _new_load_lines(status: dict, phases_shown: dict[int, int], progress_shown: dict[int, str]) -> list[str]:
+    """The lines a poll of ``status`` adds: each rank's phases since the last poll (from its
+    history, so none is missed between polls) and its load progress when it moved."""
+    from .watch import progress_text
+
+    lines = []
+    for r in status["ranks"]:
+        where, rank = f"rank {r['rank']} ({r['node']})", r["rank"]
+        history = r.get("history") or []
+        if len(history) < phases_shown.get(rank, 0):  # a new load began a new history
+            phases_shown[rank] = 0
+        lines += [f"{where}: {phase}" for phase in history[phases_shown.get(rank, 0):]]
+        phases_shown[rank] = len(history)
+        progress = progress_text(r.get("progress") or {})
+        if r["phase"] == "loading" and progress and progress_shown.get(rank) != progress:
+            progress_shown[rank] = progress
+            lines.append(f"{where}: loading {progress}")
+    return lines
 
 
 @app.command("load")
@@ -249,23 +270,12 @@ def load_cmd(cluster: str = typer.Argument(..., help="cluster name in topology.y
                 time.sleep(0.5)
                 status = c.request("GET", f"/admin/{cluster}")
                 live.update(_render_status(status))
-    else:  # piped or logged: a line per phase each rank went through (from its history), and progress
+    else:  # piped or logged: a line per phase of each rank and per progress step
         phases_shown: dict[int, int] = {}
         progress_shown: dict[int, str] = {}
         while True:
-            for r in status["ranks"]:
-                where = f"rank {r['rank']} ({r['node']})"
-                history = r.get("history") or []
-                if len(history) < phases_shown.get(r["rank"], 0):  # a new load began a new history
-                    phases_shown[r["rank"]] = 0
-                for phase in history[phases_shown.get(r["rank"], 0):]:
-                    out.print(f"{where}: {phase}", highlight=False, markup=False)
-                phases_shown[r["rank"]] = len(history)
-                p = r.get("progress") or {}
-                progress = f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what', '')}".rstrip() if p else ""
-                if r["phase"] == "loading" and progress and progress_shown.get(r["rank"]) != progress:
-                    progress_shown[r["rank"]] = progress
-                    out.print(f"{where}: loading {progress}", highlight=False, markup=False)
+            for line in _new_load_lines(status, phases_shown, progress_shown):
+                out.print(line, highlight=False, markup=False)
             if status["phase"] not in {"loading", "starting"}:
                 break
             time.sleep(0.3)

@@ -209,8 +209,7 @@ def doctor_command(cluster: Optional[str] = typer.Argument(None, help="one clust
     specs = [(n, topo.cluster(n)) for n in names]
 
     async def all_clusters():
-        return await asyncio.gather(*(diagnose(n, c, pm, connect_timeout=s.connect_timeout,
-                                               others={o: x for o, x in topo.clusters.items() if o != n})
+        return await asyncio.gather(*(diagnose(n, c, pm, connect_timeout=s.connect_timeout, others=topo.others(n))
                                       for n, c in specs))
 
     reports = asyncio.run(all_clusters()) if specs else []

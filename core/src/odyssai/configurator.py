@@ -120,7 +120,7 @@ def _backend_warnings(pm: Transports, backend: str, name: str, cluster: Cluster,
     of ``topo`` uses...) become warnings."""
     transport = pm.transport(backend)
     try:
-        transport.check(name, cluster, others={n: c for n, c in topo.clusters.items() if n != name})
+        transport.check(name, cluster, others=topo.others(name))
     except OdyssaiError as e:
         return [f"cluster {name} will not load on {backend} yet: {e}"]
     return []

@@ -123,6 +123,10 @@ class Topology(BaseModel):
             check_cluster_name(name)
         return v
 
+    def others(self, name: str) -> dict[str, Cluster]:
+        """Every cluster but ``name`` (what a transport keeps clear of)."""
+        return {n: c for n, c in self.clusters.items() if n != name}
+
     def cluster(self, name: str) -> Cluster:
         try:
             return self.clusters[name]

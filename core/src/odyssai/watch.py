@@ -157,7 +157,7 @@ def status_table(st: dict[str, Any]) -> Table:
     plan_ranks = plan.get("ranks") or []
     for r in st.get("ranks", []):
         p = r.get("progress") or {}
-        prog = _progress_text(p)
+        prog = progress_text(p)
         layers = (plan_ranks[r["rank"]] if r["rank"] < len(plan_ranks) else {}).get("layers")
         table.add_row(str(r["rank"]), r.get("node", ""), r.get("phase", ""),
                       f"{layers[0]}-{layers[1] - 1}" if layers else "", prog, (r.get("error") or {}).get("message", ""))
@@ -195,7 +195,8 @@ def settle(state: dict[str, dict[str, Any]], rate_seen: dict[str, float], now: f
             del rate_seen[name]
 
 
-def _progress_text(p: dict[str, Any]) -> str:
+def progress_text(p: dict[str, Any]) -> str:
+    """A rank's load progress as ``done/total what`` (empty when there is none)."""
     return f"{p.get('done', 0)}/{p.get('total', 0)} {p.get('what') or ''}".strip() if p.get("total") else ""
 
 
@@ -207,7 +208,7 @@ def _cluster_line(st: dict[str, Any]) -> str:
 
 
 def _rank_line(st: dict[str, Any], r: dict[str, Any]) -> str:
-    prog = _progress_text(r.get("progress") or {}) if r.get("phase") == "loading" else ""
+    prog = progress_text(r.get("progress") or {}) if r.get("phase") == "loading" else ""
     err = (r.get("error") or {}).get("message") if r.get("phase") == "failed" else None
     return (f"{st['cluster']} rank {r['rank']} ({r.get('node', '?')}): {r.get('phase', '?')}"
             + (f" {prog}" if prog else "") + (f" ({err})" if err else ""))

@@ -174,16 +174,51 @@ def test_without_the_other_clusters_a_cluster_keeps_its_own_ports():
     assert hostfile[0] == [f"10.0.0.1:{default_port_base('c14')}"]
 
 
-def test_core_hands_the_transport_the_other_clusters_of_the_topology(tmp_path):
+@pytest.mark.slow
+def test_two_clusters_on_this_machine_whose_names_hash_alike_both_load_and_serve(tmp_path, monkeypatch):
+    # c10 and c14 share the hashed port range: core must hand the ring the other cluster, or
+    # the second load's ranks find their ports taken
+    import asyncio
+    import sys
+
+    from odyssai import protocol
     from odyssai.cluster import ClusterManager
     from odyssai.plugins import get_plugin_manager
     from odyssai.settings import load_settings
     from odyssai.topology import save_clusters
+    from support.tinymodels import build_llama
 
-    save_clusters(tmp_path / "topology.yaml", {"c10": cluster(2), "c14": cluster(2)})
-    manager = ClusterManager(load_settings(home=tmp_path), get_plugin_manager())
-    assert set(manager.specs(excluding="c14")) == {"c10"}
-    t = RingTransport()
-    spec = manager.clusters["c14"].spec
-    setup = t.rank_setup("c14", spec, 0, others=manager.specs(excluding="c14"))
-    assert json.loads(setup.files["MLX_HOSTFILE"])[0] != [f"10.0.0.1:{default_port_base('c14')}"]
+    build_llama(tmp_path / "models", "tiny-llama")
+    local = [Node(name=f"l{i}", host="localhost", ip="127.0.0.1", spawner="local", python=sys.executable)
+             for i in range(2)]
+    save_clusters(tmp_path / "topology.yaml",
+                  {n: Cluster(models_dir=str(tmp_path / "models"), nodes=local) for n in ("c10", "c14")})
+
+    hostfiles: dict[str, set[str]] = {}
+    real_setup = RingTransport.rank_setup
+
+    def recorded(self, name, spec, rank, others=None):  # what the ranks core spawns are given
+        setup = real_setup(self, name, spec, rank, others)
+        hostfiles.setdefault(name, set()).add(setup.files["MLX_HOSTFILE"])
+        return setup
+
+    monkeypatch.setattr(RingTransport, "rank_setup", recorded)
+
+    async def both() -> list[str]:
+        manager = ClusterManager(load_settings(home=tmp_path), get_plugin_manager())
+        try:
+            # at once: while their ranks join their rings, both would listen on the same ports
+            await asyncio.gather(*(manager.get(name).load("tiny-llama") for name in ("c10", "c14")))
+            texts = []
+            for name in ("c10", "c14"):
+                gen = protocol.Generate(id=f"r-{name}", prompt="Hello", params=protocol.SamplingParams(max_tokens=3))
+                texts.append("".join([m.text async for m in manager.get(name).generate(gen)
+                                      if isinstance(m, protocol.Tokens)]))
+            return texts
+        finally:
+            await manager.shutdown()
+
+    a, b = asyncio.run(both())
+    assert a == b and a  # the same model answers the same on both clusters, at once
+    ports = {name: {addr for f in files for (addr,) in json.loads(f)} for name, files in hostfiles.items()}
+    assert len(ports["c10"]) == len(ports["c14"]) == 2 and not ports["c10"] & ports["c14"]
